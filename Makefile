@@ -1,0 +1,60 @@
+# trainset: `make demo`, `make test`, `make up` / `make down`. Everything runs from .venv and .local (git-ignored).
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+LOCAL := $(CURDIR)/.local
+PGDATA := $(LOCAL)/pgdata
+RECORDS_DB ?= trainset
+AIRFLOW_DB ?= airflow
+
+export PATH := $(VENV)/bin:$(PATH)
+export AIRFLOW_HOME ?= $(LOCAL)/airflow
+export AIRFLOW__CORE__DAGS_FOLDER := $(CURDIR)/dags
+export AIRFLOW__CORE__PLUGINS_FOLDER := $(CURDIR)/plugins
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION := True
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN := postgresql+psycopg2://postgres:@/$(AIRFLOW_DB)?host=$(PGDATA)
+export AIRFLOW_CONN_TRAINSET_DB ?= {"conn_type": "postgres", "host": "$(PGDATA)", "login": "postgres", "schema": "$(RECORDS_DB)"}
+export TRAINSET_PGDATA := $(PGDATA)
+export TRAINSET_DATA_ROOT ?= $(LOCAL)/data
+export NO_PROXY := *
+
+.PHONY: install setup demo test lint up down clean
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	@# platedet pins an old Pillow/OpenCV it does not need; its model and code work with ours.
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $@
+
+install: $(STAMP)
+
+setup: install
+	@$(PY) -m trainset dev up --pgdata $(PGDATA) --database $(AIRFLOW_DB) --records-db $(RECORDS_DB)
+	@$(VENV)/bin/airflow db migrate > $(LOCAL)/airflow-db-migrate.log 2>&1 \
+		|| { tail -40 $(LOCAL)/airflow-db-migrate.log; exit 1; }
+	@echo "airflow: metadata DB $(AIRFLOW_DB) migrated"
+
+demo: setup
+	$(PY) scripts/run_demo.py
+
+test: setup
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check dags plugins include tests benchmarks scripts
+
+up: setup
+	@scripts/airflow_up.sh
+
+down:
+	@scripts/airflow_down.sh
+	@test ! -x $(PY) || $(PY) -m trainset dev down --pgdata $(PGDATA)
+
+clean: down
+	rm -rf $(LOCAL)

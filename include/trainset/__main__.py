@@ -1,0 +1,5 @@
+import sys
+
+from trainset.cli import main
+
+sys.exit(main())

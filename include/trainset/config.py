@@ -1,0 +1,327 @@
+"""The project file: one validated pydantic model, loaded from YAML.
+
+Every stage reads its thresholds, storage roots and schedules from here, so a project is retuned by editing
+``include/project.yaml`` (or the file named by ``TRAINSET_CONFIG``), never the code.  Values may use
+``${VAR}`` / ``${VAR:-default}`` so one file serves a laptop, CI and a deployment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import string
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+INCLUDE_DIR = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = INCLUDE_DIR.parent
+DEFAULT_CONFIG_PATH = INCLUDE_DIR / "project.yaml"
+CONFIG_ENV = "TRAINSET_CONFIG"
+
+# Innermost references first (the default may not contain "$"), repeated until none is left: allows nesting.
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}$]*))?\}")
+
+
+class ConfigError(ValueError):
+    """The project file is missing, unreadable or invalid; the message names the field and why."""
+
+
+class _Model(BaseModel):
+    # Typos in a project file must fail loudly rather than silently fall back to a default.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Period(_Model):
+    start: dt.date
+    end: dt.date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
+
+
+class ProjectInfo(_Model):
+    code: str = Field(pattern=r"^[A-Za-z0-9]{2,16}$", description="short code used in file names")
+    name: str
+    period: Period
+    timezone: str = "Asia/Seoul"
+    working_days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = [
+        "mon", "tue", "wed", "thu", "fri",
+    ]
+    holidays: list[dt.date] = []
+
+
+class ImageClass(_Model):
+    id: int = Field(ge=0)
+    name: str = Field(pattern=r"^[a-z0-9_]+$")
+    name_ko: str
+    attributes: dict[str, list[str]] = {}
+    target_count: int = Field(default=0, ge=0, description="images wanted for this class over the project")
+
+
+class NamingRule(_Model):
+    pattern: str = "{project}_{class_name}_{yyyymmdd}_{seq:06d}.jpg"
+
+    @field_validator("pattern")
+    @classmethod
+    def _known_fields(cls, value: str) -> str:
+        allowed = {"project", "class_name", "class_id", "yyyymmdd", "seq"}
+        used = {name for _, name, _, _ in string.Formatter().parse(value) if name}
+        if unknown := used - allowed:
+            raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+        if "seq" not in used:
+            raise ValueError("the pattern needs {seq} so names are unique")
+        return value
+
+
+ImageFormat = Literal["jpeg", "png", "webp", "tiff", "bmp", "gif", "heic"]
+
+
+class ImageSpec(_Model):
+    formats: list[ImageFormat] = ["jpeg", "png", "webp", "tiff", "bmp"]
+    min_width: int = Field(default=320, ge=1)
+    min_height: int = Field(default=240, ge=1)
+    max_width: int = Field(default=12000, ge=1)
+    max_height: int = Field(default=12000, ge=1)
+    max_pixels: int = Field(default=80_000_000, ge=1, description="header pixel count above this is a bomb")
+    max_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+
+
+class StorageRoots(_Model):
+    drop_zone: str
+    quarantine: str
+    raw: str
+    warehouse: str
+    labeling: str
+    inspection_server: str
+    training: str
+    reports: str
+
+    @field_validator("*")
+    @classmethod
+    def _uri(cls, value: str) -> str:
+        if not re.match(r"^(file|s3)://.+", value):
+            raise ValueError(f"{value!r} must be a file:// or s3:// URI")
+        return value.rstrip("/")
+
+
+class Connections(_Model):
+    records_db: str = "trainset_db"
+    aws: str = "aws_default"
+    slack_webhook: str = "slack_alerts"
+    slack_api: str = "slack_api"
+    smtp: str = "smtp_default"
+
+
+class SlackChannels(_Model):
+    alerts: str = "#trainset-alerts"
+    labeling: str = "#trainset-labeling"
+    inspection: str = "#trainset-inspection"
+
+
+class Schedules(_Model):
+    collect: str | None = "@daily"
+    annotate_intake: str | None = "0 9 * * *"
+    labeling_upload_due: dt.time = dt.time(18, 0)
+    inspection: str | None = "@daily"
+    daily_report: str | None = "0 19 * * *"
+
+
+class CollectSettings(_Model):
+    manifest_name: str = "manifest.csv"
+    hash_workers: int = Field(default=4, ge=1, le=64)
+    register_batch_size: int = Field(default=500, ge=1)
+
+
+class ExifSettings(_Model):
+    required_fields: list[str] = ["DateTimeOriginal"]
+    keep_fields: list[str] = ["Make", "Model", "DateTimeOriginal", "ExposureTime", "FNumber", "ISOSpeedRatings", "FocalLength"]
+
+
+class QualityThresholds(_Model):
+    blur_min_sharpness: float = Field(default=60.0, ge=0)
+    dark_max_brightness: float = Field(default=0.13, ge=0, le=1)
+    light_min_brightness: float = Field(default=0.90, ge=0, le=1)
+    low_information_min_entropy: float = Field(default=3.5, ge=0)
+    near_duplicate_radius: int = Field(default=6, ge=0, le=16)
+
+
+class AnonymizeSettings(_Model):
+    mode: Literal["blur", "mosaic", "fill"] = "mosaic"
+    margin: float = Field(default=0.15, ge=0, le=1)
+    detect_long_side: int = Field(default=1024, ge=160)
+    face_min_score: float = Field(default=0.5, ge=0, le=1)
+    plate_min_score: float = Field(default=0.1, ge=0, le=1)
+    faces: bool = True
+    plates: bool = True
+
+
+class ResizeSettings(_Model):
+    long_side: int = Field(default=1920, ge=16)
+    policy: Literal["long_side", "letterbox", "crop"] = "long_side"
+    width: int | None = None
+    height: int | None = None
+    jpeg_quality: int = Field(default=92, ge=1, le=100)
+    upscale: bool = False
+
+
+class RefineSettings(_Model):
+    batch_size: int = Field(default=200, ge=1)
+    workers: int = Field(default=0, ge=0, description="processes per batch; 0 means one per core")
+    exif: ExifSettings = ExifSettings()
+    quality: QualityThresholds = QualityThresholds()
+    anonymize: AnonymizeSettings = AnonymizeSettings()
+    resize: ResizeSettings = ResizeSettings()
+
+
+class AnnotateSettings(_Model):
+    roster_path: str = "include/roster.yaml"
+    min_box_size: float = Field(default=4.0, ge=0)
+    duplicate_iou: float = Field(default=0.9, ge=0, le=1)
+    syntax_accuracy_target: float = Field(default=0.995, ge=0, le=1)
+    zip_max_members: int = Field(default=10_000, ge=1)
+    zip_max_bytes: int = Field(default=2 * 1024**3, ge=1)
+
+
+class InspectionSettings(_Model):
+    layout: str = "{split}/{kind}/{prefix}_{class_name}/{name}"
+    validation_share: float = Field(default=0.1, ge=0, le=1)
+    verdict_prefix: str = "verdicts"
+    multipart_threshold_mb: int = Field(default=8, ge=5)
+    max_attempts: int = Field(default=4, ge=1)
+
+
+class TrainSettings(_Model):
+    split: dict[str, float] = {"train": 0.8, "validation": 0.1, "test": 0.1}
+    seed: int = 20261122
+    formats: list[Literal["coco", "yolo", "aihub"]] = ["coco", "yolo", "aihub"]
+
+    @field_validator("split")
+    @classmethod
+    def _sums_to_one(cls, value: dict[str, float]) -> dict[str, float]:
+        if abs(sum(value.values()) - 1.0) > 1e-6:
+            raise ValueError(f"split ratios must sum to 1, got {sum(value.values()):.4f}")
+        return value
+
+
+class ReportSettings(_Model):
+    recipients: list[str] = []
+
+
+class ProjectConfig(_Model):
+    project: ProjectInfo
+    classes: list[ImageClass] = Field(min_length=1)
+    naming: NamingRule = NamingRule()
+    image_spec: ImageSpec = ImageSpec()
+    storage: StorageRoots
+    connections: Connections = Connections()
+    slack: SlackChannels = SlackChannels()
+    schedules: Schedules = Schedules()
+    collect: CollectSettings = CollectSettings()
+    refine: RefineSettings = RefineSettings()
+    annotate: AnnotateSettings = AnnotateSettings()
+    inspection: InspectionSettings = InspectionSettings()
+    train: TrainSettings = TrainSettings()
+    report: ReportSettings = ReportSettings()
+
+    @model_validator(mode="after")
+    def _unique_classes(self) -> ProjectConfig:
+        for key in ("id", "name"):
+            values = [getattr(c, key) for c in self.classes]
+            if dupes := sorted({v for v in values if values.count(v) > 1}, key=str):
+                raise ValueError(f"classes: duplicate {key}(s) {dupes}")
+        return self
+
+    def class_by_name(self, name: str) -> ImageClass | None:
+        return next((c for c in self.classes if c.name == name), None)
+
+    @property
+    def class_names(self) -> list[str]:
+        return [c.name for c in self.classes]
+
+
+def _expand_env(node):
+    """Replace ${VAR} / ${VAR:-default} in every string of the parsed YAML tree."""
+    if isinstance(node, dict):
+        return {k: _expand_env(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand_env(v) for v in node]
+    if isinstance(node, str):
+        def sub(match: re.Match) -> str:
+            value = os.environ.get(match.group(1))
+            if value is None:
+                if match.group(2) is None:
+                    raise ConfigError(f"environment variable {match.group(1)} is not set (used in the project file)")
+                value = match.group(2)
+            return value
+
+        while (expanded := _ENV_REF.sub(sub, node)) != node:
+            node = expanded
+        return node
+    return node
+
+
+def _resolve_relative_file_uris(storage: dict, base: Path) -> dict:
+    """``file://relative/path`` is taken relative to the project root, so the default file works anywhere."""
+    out = {}
+    for key, value in storage.items():
+        if isinstance(value, str) and value.startswith("file://") and not value.startswith("file:///"):
+            value = "file://" + str((base / value[len("file://"):]).resolve())
+        out[key] = value
+    return out
+
+
+def _format_errors(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"  {where}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict, *, source: str = "<dict>", base: Path = PROJECT_ROOT) -> ProjectConfig:
+    data = _expand_env(data)
+    if isinstance(data.get("storage"), dict):
+        data = {**data, "storage": _resolve_relative_file_uris(data["storage"], base)}
+    try:
+        return ProjectConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(f"invalid project file {source}:\n{_format_errors(err)}") from None
+
+
+def config_path() -> Path:
+    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
+
+
+def load_config(path: str | os.PathLike | None = None) -> ProjectConfig:
+    path = Path(path) if path else config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot read project file {path}: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"project file {path} is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"project file {path} must be a mapping at the top level")
+    return parse_config(data, source=str(path))
+
+
+@lru_cache(maxsize=8)
+def _cached(path: str, mtime: float, env: tuple) -> ProjectConfig:
+    return load_config(path)
+
+
+def get_config() -> ProjectConfig:
+    """The project file, parsed once per process (again if the file or a TRAINSET_* variable changes)."""
+    path = config_path()
+    env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("TRAINSET_")))
+    return _cached(str(path), path.stat().st_mtime if path.exists() else 0.0, env)

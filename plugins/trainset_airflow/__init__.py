@@ -1,0 +1,1 @@
+"""trainset's Airflow layer: thin operators, hooks and notifiers over the ``trainset`` domain library."""
