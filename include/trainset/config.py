@@ -196,6 +196,24 @@ class InspectionSettings(_Model):
     verdict_prefix: str = "verdicts"
     multipart_threshold_mb: int = Field(default=8, ge=5)
     max_attempts: int = Field(default=4, ge=1)
+    multipart_chunk_mb: int = Field(default=8, ge=5, description="part size of a multipart upload")
+    retry_base_delay_s: float = Field(default=1.0, ge=0, description="backoff: base * 2**(attempt-1)")
+    record_batch_size: int = Field(default=100, ge=1, description="transfers recorded per DB commit")
+    reverify_existing: bool = Field(default=True, description="HEAD-check objects sent earlier; re-send if changed")
+    create_bucket: bool = True
+    manifest_prefix: str = "_manifests"
+    verdict_categories: list[str] = ["annotation", "refinement", "image"]
+    verdict_reason_codes: dict[str, list[str]] = {
+        "annotation": ["box_loose", "box_missing", "wrong_class", "polygon_inaccurate", "attribute_wrong",
+                       "extra_object"],
+        "refinement": ["not_deidentified", "wrong_name", "resize_artifact"],
+        "image": ["low_quality", "off_topic", "duplicate", "blurred"],
+    }
+    notice_max_attempts: int = Field(default=3, ge=1)
+    notice_retry_delay_s: float = Field(default=2.0, ge=0)
+    viewer_font: str | None = Field(default=None, description="TTF with Hangul; default: NanumGothic from a package")
+    viewer_thumb_px: int = Field(default=320, ge=64)
+
 
 
 class TrainSettings(_Model):
