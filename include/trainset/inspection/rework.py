@@ -1,0 +1,159 @@
+"""Rework notices: one Slack bot message per labeler listing their items the inspectors failed, with comments.
+
+Two steps, so a notice is never lost and never sent twice:
+
+1. ``plan_notices`` groups the annotation failures that have no notice yet by labeler and records one
+   ``notifications`` row per group (status pending; the dedupe key is the labeler plus a hash of the items), and
+   links the failures to it in the same transaction;
+2. ``send_pending`` sends every pending/failed rework notice, retrying an outage with backoff; a notice that still
+   cannot be sent stays recorded as failed (with the error) and goes out on a later run.  Nothing here raises
+   for a Slack outage: the transfer and the verdicts are never held back by Slack.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from trainset import db
+from trainset.config import ProjectConfig
+
+log = logging.getLogger(__name__)
+
+DEDUPE_PREFIX = "inspection_rework:"
+MAX_LISTED = 40  # items spelled out in one message; the rest are counted (Slack messages stay readable)
+
+# post(channel, text) sends one message; it raises on any failure (HTTP error, ok=false).
+Poster = Callable[[str, str], None]
+
+
+@dataclass
+class NoticeResult:
+    planned: int = 0
+    sent: int = 0
+    failed: int = 0
+    attempts: int = 0
+    recipients: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"rework notices: {self.planned} new, {self.sent} sent, {self.failed} still failing "
+                f"({self.attempts} attempts); recipients {', '.join(self.recipients) or 'none'}")
+
+
+def _message(name: str, items: list[dict]) -> str:
+    lines = [f":warning: *재작업 요청 (검수 불합격)* — {name}: {len(items)} item(s) failed inspection and are back in "
+             f"your rework queue."]
+    for it in items[:MAX_LISTED]:
+        codes = ", ".join(it["codes"]) or "annotation"
+        comment = f" — “{it['comment']}”" if it.get("comment") else ""
+        who = f" ({it['inspector']})" if it.get("inspector") else ""
+        lines.append(f"• `{it['item_key']}` {it['day']} [{codes}]{comment}{who}")
+    if len(items) > MAX_LISTED:
+        lines.append(f"… and {len(items) - MAX_LISTED} more")
+    return "\n".join(lines)
+
+
+def plan_notices(conn, config: ProjectConfig) -> int:
+    """Record one pending notice per labeler for the annotation failures not noticed yet; returns how many."""
+    with conn.cursor() as cur:
+        rows = db.fetch_dicts(cur, """
+            SELECT r.item_key, r.inspected_on, r.reason_codes, r.comment, r.inspector, r.worker_id,
+                   w.name AS worker_name, w.slack_user_id
+            FROM inspection_rework r LEFT JOIN workers w ON w.worker_id = r.worker_id
+            WHERE r.routed_to = 'labeler' AND r.notification_id IS NULL
+            ORDER BY r.worker_id NULLS LAST, r.inspected_on, r.item_key""")
+    groups: dict[str | None, list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[r["worker_id"]].append(r)
+    planned = 0
+    for worker_id, group in groups.items():
+        first = group[0]
+        items = [{"item_key": r["item_key"], "day": r["inspected_on"].isoformat(), "codes": list(r["reason_codes"]),
+                  "comment": r["comment"], "inspector": r["inspector"]} for r in group]
+        digest = hashlib.sha256(json.dumps(sorted((i["item_key"], i["day"]) for i in items)).encode()).hexdigest()
+        dedupe = f"{DEDUPE_PREFIX}{worker_id or '-'}:{digest[:20]}"
+        if first["slack_user_id"]:
+            channel, recipient, name = "slack_dm", first["slack_user_id"], first["worker_name"] or worker_id
+        else:
+            # No Slack id on the roster: the team channel, naming the labeler so the PM can forward it.
+            channel, recipient = "slack_channel", config.slack.labeling
+            name = first["worker_name"] or worker_id or "(labeler unknown)"
+        payload = {"worker_id": worker_id, "items": items, "text": _message(name, items)}
+        with conn.cursor() as cur:
+            cur.execute("""INSERT INTO notifications (dedupe_key, channel, recipient, payload, status)
+                           VALUES (%s, %s, %s, %s, 'pending') ON CONFLICT (dedupe_key) DO NOTHING
+                           RETURNING notification_id""", (dedupe, channel, recipient, json.dumps(payload)))
+            got = cur.fetchone()
+            if got is None:
+                cur.execute("SELECT notification_id FROM notifications WHERE dedupe_key = %s", (dedupe,))
+                got = cur.fetchone()
+            else:
+                planned += 1
+            db.execute_batch(cur, """UPDATE inspection_rework r SET notification_id = v.nid::bigint
+                                     FROM (VALUES %s) AS v(item_key, day, nid)
+                                     WHERE r.item_key = v.item_key AND r.inspected_on = v.day::date""",
+                             [(r["item_key"], r["inspected_on"], got[0]) for r in group])
+        conn.commit()
+    return planned
+
+
+def send_pending(conn, config: ProjectConfig, post: Poster, *, sleep: Callable[[float], None] = time.sleep,
+                 result: NoticeResult | None = None) -> NoticeResult:
+    """Send every pending or failed rework notice; an outage is retried, then recorded (never raised)."""
+    result = result or NoticeResult()
+    settings = config.inspection
+    with conn.cursor() as cur:
+        pending = db.fetch_dicts(cur, """
+            SELECT notification_id, recipient, payload FROM notifications
+            WHERE dedupe_key LIKE %s AND status IN ('pending', 'failed') ORDER BY notification_id""",
+            (DEDUPE_PREFIX + "%",))
+    for note in pending:
+        error = None
+        tries = 0
+        for attempt in range(1, settings.notice_max_attempts + 1):
+            tries = attempt
+            try:
+                post(note["recipient"], note["payload"]["text"])
+                error = None
+                break
+            except Exception as err:  # noqa: BLE001 - any failure of the endpoint is an outage to record
+                error = f"{type(err).__name__}: {err}"[:1000]
+                log.warning("rework notice %s to %s, attempt %d/%d: %s", note["notification_id"], note["recipient"],
+                            attempt, settings.notice_max_attempts, error)
+                if attempt < settings.notice_max_attempts:
+                    sleep(settings.notice_retry_delay_s * 2 ** (attempt - 1))
+        result.attempts += tries
+        with conn.cursor() as cur:
+            if error is None:
+                cur.execute("""UPDATE notifications SET status = 'sent', sent_at = now(), attempts = attempts + %s,
+                               last_error = NULL WHERE notification_id = %s""", (tries, note["notification_id"]))
+                result.sent += 1
+                result.recipients.append(note["recipient"])
+            else:
+                cur.execute("""UPDATE notifications SET status = 'failed', attempts = attempts + %s, last_error = %s
+                               WHERE notification_id = %s""", (tries, error, note["notification_id"]))
+                result.failed += 1
+        conn.commit()
+    return result
+
+
+def notify_rework(conn, config: ProjectConfig, post: Poster, *, sleep: Callable[[float], None] = time.sleep) \
+        -> NoticeResult:
+    result = NoticeResult(planned=plan_notices(conn, config))
+    return send_pending(conn, config, post, sleep=sleep, result=result)
+
+
+def slack_poster(client) -> Poster:
+    """A Poster over a slack_sdk ``WebClient`` (the Airflow layer passes ``SlackHook(...).client``)."""
+
+    def post(channel: str, text: str) -> None:
+        response = client.chat_postMessage(channel=channel, text=text, mrkdwn=True)
+        if not response.get("ok", False):  # WebClient raises on ok=false already; be explicit for other clients
+            raise RuntimeError(f"Slack answered {response.get('error')}")
+
+    return post
