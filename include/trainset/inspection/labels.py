@@ -104,6 +104,8 @@ def image_info(payload: dict) -> dict:
 
 def image_size(payload: dict) -> tuple[int, int] | None:
     info = image_info(payload)
+    if "width" not in info and "width" in payload:  # the canonical model keeps the size at the top level
+        info = payload
     try:
         return int(info["width"]), int(info["height"])
     except (KeyError, TypeError, ValueError):
