@@ -21,7 +21,7 @@ export TRAINSET_PGDATA := $(PGDATA)
 export TRAINSET_DATA_ROOT ?= $(LOCAL)/data
 export NO_PROXY := *
 
-.PHONY: install setup demo test lint up down clean
+.PHONY: install setup demo test lint up down clean print-env
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -58,3 +58,10 @@ down:
 
 clean: down
 	rm -rf $(LOCAL)
+
+# `eval "$(make -s print-env)"` gives a shell the same environment the targets use (for running pytest by hand).
+print-env:
+	@echo 'export PATH="$(VENV)/bin:$$PATH"'
+	@for v in AIRFLOW_HOME AIRFLOW__CORE__DAGS_FOLDER AIRFLOW__CORE__PLUGINS_FOLDER AIRFLOW__CORE__LOAD_EXAMPLES \
+		AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION AIRFLOW__DATABASE__SQL_ALCHEMY_CONN AIRFLOW_CONN_TRAINSET_DB \
+		TRAINSET_PGDATA TRAINSET_DATA_ROOT NO_PROXY; do printf "export %s='%s'\n" "$$v" "$$(printenv $$v)"; done

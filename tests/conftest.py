@@ -11,6 +11,8 @@ from types import SimpleNamespace
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# dag.test() waits out every retry delay in-process; a failing task in a test should fail at once.
+os.environ.setdefault("TRAINSET_TASK_RETRIES", "0")
 CORPUS = Path(os.environ.get("TRAINSET_CORPUS", ROOT.parent / "shared" / "corpus"))
 
 RECORD_TABLES = (

@@ -134,6 +134,13 @@ class Schedules(_Model):
     daily_report: str | None = "0 19 * * *"
 
 
+class TaskDefaults(_Model):
+    """Airflow task defaults every DAG gets (retries back off exponentially from retry_delay)."""
+
+    retries: int = Field(default=2, ge=0, le=10)
+    retry_delay_seconds: int = Field(default=120, ge=1)
+
+
 class CollectSettings(_Model):
     manifest_name: str = "manifest.csv"
     hash_workers: int = Field(default=4, ge=1, le=64)
@@ -161,6 +168,11 @@ class AnonymizeSettings(_Model):
     plate_min_score: float = Field(default=0.1, ge=0, le=1)
     faces: bool = True
     plates: bool = True
+    nms_iou: float = Field(default=0.45, gt=0, le=1, description="overlapping boxes of one kind above this merge")
+    plate_input_long_side: int = Field(default=640, ge=160, description="plate model input, multiple of 32")
+    threads: int = Field(default=1, ge=1, description="threads per detector call; refine parallelises by process")
+    mosaic_cells: int = Field(default=8, ge=2, description="mosaic blocks across the masked box's long side")
+    fill_rgb: tuple[int, int, int] = (0, 0, 0)
 
 
 class ResizeSettings(_Model):
@@ -188,6 +200,10 @@ class AnnotateSettings(_Model):
     syntax_accuracy_target: float = Field(default=0.995, ge=0, le=1)
     zip_max_members: int = Field(default=10_000, ge=1)
     zip_max_bytes: int = Field(default=2 * 1024**3, ge=1)
+    zip_max_ratio: float = Field(default=200.0, ge=1, description="uncompressed/compressed above this is a zip bomb")
+    label_max_bytes: int = Field(default=20 * 1024**2, ge=1, description="one label file larger than this is refused")
+    resize_tolerance_px: float = Field(default=1.0, ge=0, description="rounding allowed when rescaling labels")
+    default_daily_capacity: int = Field(default=50, ge=0, description="roster rows without a capacity get this")
 
 
 class InspectionSettings(_Model):
@@ -215,11 +231,12 @@ class InspectionSettings(_Model):
     viewer_thumb_px: int = Field(default=320, ge=64)
 
 
-
 class TrainSettings(_Model):
     split: dict[str, float] = {"train": 0.8, "validation": 0.1, "test": 0.1}
     seed: int = 20261122
     formats: list[Literal["coco", "yolo", "aihub"]] = ["coco", "yolo", "aihub"]
+    session_gap_minutes: float = Field(default=5.0, ge=0, description="same camera, shots this close: one session")
+    ratio_tolerance: float = Field(default=0.05, ge=0, le=1, description="allowed drift of a split's share")
 
     @field_validator("split")
     @classmethod
@@ -242,6 +259,7 @@ class ProjectConfig(_Model):
     connections: Connections = Connections()
     slack: SlackChannels = SlackChannels()
     schedules: Schedules = Schedules()
+    tasks: TaskDefaults = TaskDefaults()
     collect: CollectSettings = CollectSettings()
     refine: RefineSettings = RefineSettings()
     annotate: AnnotateSettings = AnnotateSettings()

@@ -16,8 +16,8 @@ def default_args(config: ProjectConfig | None = None, **overrides) -> dict:
     config = config or get_config()
     args = {
         "owner": OWNER,
-        "retries": 2,
-        "retry_delay": dt.timedelta(minutes=2),
+        "retries": config.tasks.retries,
+        "retry_delay": dt.timedelta(seconds=config.tasks.retry_delay_seconds),
         "retry_exponential_backoff": True,
         "on_failure_callback": [failure_notifier(config.connections.slack_webhook)],
     }

@@ -4,20 +4,42 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from airflow.providers.postgres.hooks.postgres import PostgresHook
+import psycopg2
+from airflow.sdk import BaseHook
 from trainset.storage import Storage, open_storage
 
 
-class RecordsDbHook(PostgresHook):
-    """The trainset records DB (a PostgreSQL connection, default ``trainset_db``)."""
+class RecordsDbHook(BaseHook):
+    """The trainset records DB: a PostgreSQL connection (default ``trainset_db``) handed to the domain library.
+
+    It always gives a psycopg2 connection (the domain library batches with ``execute_values``), whichever driver
+    the Postgres provider prefers; the fields are those of a ``postgres`` connection (host may be a socket folder).
+    """
 
     conn_name_attr = "postgres_conn_id"
     default_conn_name = "trainset_db"
+    conn_type = "postgres"
     hook_name = "trainset records DB"
+
+    def __init__(self, postgres_conn_id: str = default_conn_name) -> None:
+        super().__init__()
+        self.postgres_conn_id = postgres_conn_id
+
+    def get_conn(self):
+        """A new psycopg2 connection (the caller commits and closes)."""
+        conn = self.get_connection(self.postgres_conn_id)
+        extra = conn.extra_dejson
+        params = {
+            "host": conn.host or None, "port": conn.port or None, "user": conn.login or None,
+            "password": conn.password or None, "dbname": conn.schema or extra.get("dbname") or None,
+            "sslmode": extra.get("sslmode"), "connect_timeout": extra.get("connect_timeout", 15),
+            "application_name": extra.get("application_name", "trainset"),
+        }
+        return psycopg2.connect(**{k: v for k, v in params.items() if v is not None})
 
     @contextmanager
     def connection(self):
-        """A psycopg2 connection that commits on success and always closes."""
+        """A psycopg2 connection that commits on success, rolls back on error and always closes."""
         conn = self.get_conn()
         try:
             yield conn

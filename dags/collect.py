@@ -1,0 +1,38 @@
+"""collect: register raw photos from the drop zone, catch duplicates, quarantine what cannot be used.
+
+Daily (``schedules.collect`` in the project file) and on demand: trigger with a source prefix (a sub-folder of
+the drop zone, or another file:// / s3:// location) and optionally as a dry run.
+"""
+
+from airflow.sdk import Param, dag
+from trainset.config import get_config
+from trainset_airflow.defaults import default_args
+from trainset_airflow.operators.collect import DropZoneCollectOperator
+
+config = get_config()
+
+
+@dag(
+    dag_id="collect",
+    schedule=config.schedules.collect,
+    catchup=False,
+    max_active_runs=1,  # two scans of one drop zone at once would race for the same files
+    default_args=default_args(config),
+    tags=["trainset", "collect", "stage-1"],
+    doc_md=__doc__,
+    params={
+        "source_prefix": Param("", type="string", title="Source prefix",
+                               description="Sub-folder of the drop zone, or a file:// or s3:// URI; empty = all."),
+        "dry_run": Param(False, type="boolean", title="Dry run", description="Check and report; change nothing."),
+    },
+    render_template_as_native_obj=True,
+)
+def collect():
+    DropZoneCollectOperator(
+        task_id="collect_drop_zone",
+        source_prefix="{{ params.source_prefix }}",
+        dry_run="{{ params.dry_run }}",
+    )
+
+
+collect()

@@ -1,0 +1,337 @@
+"""The collect stage: register every new file of the drop zone, catch duplicates, quarantine what is unusable.
+
+Flow, designed so a crash at any point is healed by running the same run again:
+1. scan the drop zone (a folder or an S3 prefix) and read each file once: sha256, size, sniffed format, header
+   and decode check (``imagefile.inspect_image``);
+2. decide each file's class (``<class>/<file>`` layout or the sidecar manifest CSV) and outcome;
+3. register all rows in one transaction (natural key ``(source_uri, sha256)``: an existing row is reused);
+4. only then move the bytes to their recorded location (raw area or quarantine), atomically.
+A file whose row exists but whose bytes are still in the drop zone is simply moved on the next run.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from trainset import db
+from trainset.config import ProjectConfig
+from trainset.imagefile import extension_matches, inspect_image, sha256_stream
+from trainset.storage import Entry, Storage, transfer
+
+log = logging.getLogger(__name__)
+
+STAGE = "collect"
+# Reason codes this stage records (quarantine.reason_code, images.reason_codes).
+REASONS = ("zero_byte", "unknown_format", "unsupported_format", "corrupt", "truncated", "decompression_bomb",
+           "too_large", "unreadable_name", "missing_class", "unknown_class", "exact_duplicate")
+
+
+@dataclass
+class Examined:
+    entry: Entry
+    sha256: str = ""
+    size: int = 0
+    format: str | None = None
+    width: int | None = None
+    height: int | None = None
+    class_name: str | None = None
+    reason: str | None = None
+    detail: str = ""
+    warnings: list[str] = field(default_factory=list)
+    duplicate_of: int | None = None
+    image_id: int | None = None
+    status: str = "raw"
+    target_uri: str = ""
+    already_registered: bool = False
+
+    @property
+    def original_name(self) -> str:
+        return safe_text(PurePosixPath(self.entry.key).name)
+
+    @property
+    def source_uri(self) -> str:
+        return safe_text(self.entry.uri)
+
+
+@dataclass
+class CollectSummary:
+    batch_id: str
+    seen: int = 0
+    registered: int = 0
+    already_registered: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    quarantined: Counter = field(default_factory=Counter)
+    per_class: Counter = field(default_factory=Counter)
+    moved: int = 0
+    seconds: float = 0.0
+    dry_run: bool = False
+
+    def as_dict(self) -> dict:
+        return {
+            "batch_id": self.batch_id, "seen": self.seen, "registered": self.registered,
+            "already_registered": self.already_registered, "accepted": self.accepted,
+            "duplicates": self.duplicates, "quarantined": dict(sorted(self.quarantined.items())),
+            "quarantined_total": sum(self.quarantined.values()), "per_class": dict(sorted(self.per_class.items())),
+            "moved": self.moved, "seconds": round(self.seconds, 3), "dry_run": self.dry_run,
+        }
+
+    def line(self) -> str:
+        """The one line a PM reads in the task log."""
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.quarantined.items())) or "none"
+        prefix = "DRY RUN " if self.dry_run else ""
+        return (f"{prefix}collect {self.batch_id}: seen {self.seen}, registered {self.registered} "
+                f"(accepted {self.accepted}), already registered {self.already_registered}, "
+                f"duplicates {self.duplicates}, quarantined {sum(self.quarantined.values())} ({reasons}); "
+                f"{self.seen / self.seconds if self.seconds else 0:.1f} files/s")
+
+
+def safe_text(text: str) -> str:
+    """Text that PostgreSQL and logs accept: undecodable bytes (surrogate escapes) shown as \\x.. escapes."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def batch_id_for(run_id: str) -> str:
+    return f"{STAGE}__{run_id}"
+
+
+def read_manifest(storage: Storage, prefix: str, manifest_name: str) -> dict[str, str]:
+    """Sidecar manifest ``file,class`` (UTF-8, header row) at the drop zone's (or prefix's) top: key → class."""
+    key = f"{prefix.strip('/')}/{manifest_name}" if prefix.strip("/") else manifest_name
+    if not storage.exists(key):
+        return {}
+    text = storage.read_bytes(key).decode("utf-8-sig")
+    rows = csv.DictReader(io.StringIO(text))
+    if not rows.fieldnames or not {"file", "class"} <= {f.strip() for f in rows.fieldnames}:
+        raise ValueError(f"{storage.child_uri(key)}: the manifest needs the columns 'file' and 'class'")
+    base = prefix.strip("/")
+    return {(f"{base}/{r['file'].strip()}" if base else r["file"].strip()): r["class"].strip() for r in rows}
+
+
+def class_for(key: str, prefix: str, manifest: dict[str, str]) -> str | None:
+    if key in manifest:
+        return manifest[key]
+    rel = key[len(prefix.strip("/")) + 1:] if prefix.strip("/") else key
+    parts = rel.split("/")
+    return parts[0] if len(parts) > 1 else None
+
+
+def examine(storage: Storage, entry: Entry, config: ProjectConfig) -> Examined:
+    """Read one file once: hash, sniff, header check, decode check. Never raises for bad data."""
+    ex = Examined(entry)
+    spec = config.image_spec
+    try:
+        if entry.size > spec.max_bytes:
+            with storage.open(entry.key) as fh:
+                ex.sha256, ex.size, _ = sha256_stream(fh)
+            ex.reason, ex.detail = "too_large", f"{entry.size} bytes > {spec.max_bytes}"
+            return ex
+        data = storage.read_bytes(entry.key)
+    except OSError as err:
+        ex.reason, ex.detail = "corrupt", f"cannot read: {err}"
+        return ex
+    ex.sha256, ex.size, _ = sha256_stream(io.BytesIO(data))
+    result = inspect_image(data, allowed_formats=set(spec.formats), max_pixels=spec.max_pixels)
+    ex.format, ex.width, ex.height = result.format, result.width, result.height
+    ex.reason, ex.detail = result.reason, result.detail
+    if ex.reason is None and not extension_matches(entry.key, ex.format):
+        ex.warnings.append("extension_mismatch")
+    return ex
+
+
+def _target_key(ex: Examined, ext_for: dict[str, str]) -> str:
+    if ex.status == "raw":
+        return f"{ex.class_name}/{ex.sha256[:2]}/{ex.sha256}{ext_for.get(ex.format or '', '')}"
+    # Quarantined bytes keep their (made safe) name, prefixed by the image id so names never collide.
+    name = ex.original_name.replace("\\", "_") if ex.entry.name_problem is None else "unreadable-name.bin"
+    return f"{STAGE}/{ex.reason}/{ex.image_id}_{name}"
+
+
+_EXT = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "tiff": ".tif", "bmp": ".bmp", "gif": ".gif"}
+
+
+def run_collect(*, conn, config: ProjectConfig, drop_zone: Storage, raw: Storage, quarantine: Storage,
+                run_id: str, prefix: str = "", dry_run: bool = False) -> CollectSummary:
+    started = time.monotonic()
+    batch_id = batch_id_for(run_id)
+    summary = CollectSummary(batch_id=batch_id, dry_run=dry_run)
+    manifest_name = config.collect.manifest_name
+    manifest = read_manifest(drop_zone, prefix, manifest_name)
+    entries = [e for e in drop_zone.list(prefix) if PurePosixPath(e.key).name != manifest_name]
+    summary.seen = len(entries)
+    known_classes = set(config.class_names)
+
+    def work(entry: Entry) -> Examined:
+        if entry.name_problem:
+            ex = examine(drop_zone, entry, config)
+            ex.reason, ex.detail = "unreadable_name", f"file name is not usable: {entry.name_problem}"
+            return ex
+        ex = examine(drop_zone, entry, config)
+        ex.class_name = class_for(entry.key, prefix, manifest)
+        if ex.reason is None:
+            if ex.class_name is None:
+                ex.reason, ex.detail = "missing_class", "no <class>/ folder and no manifest row"
+            elif ex.class_name not in known_classes:
+                ex.reason, ex.detail = "unknown_class", f"class {ex.class_name!r} is not in the taxonomy"
+        return ex
+
+    with ThreadPoolExecutor(max_workers=config.collect.hash_workers) as pool:
+        examined = list(pool.map(work, entries))
+
+    with conn.cursor() as cur:
+        _mark_registered(cur, examined)
+        _mark_duplicates(cur, examined)
+        for ex in examined:
+            if ex.reason:
+                ex.status = "quarantined"
+            elif ex.duplicate_of is not None or ex.status == "duplicate":
+                ex.status, ex.reason = "duplicate", "exact_duplicate"
+        if dry_run:
+            conn.rollback()
+        else:
+            _register(cur, examined, batch_id, run_id, drop_zone.child_uri(prefix) if prefix else drop_zone.uri)
+            for ex in examined:
+                if not ex.target_uri:
+                    store = raw if ex.status == "raw" else quarantine
+                    ex.target_uri = store.child_uri(_target_key(ex, _EXT))
+            _record_locations(cur, examined, batch_id)
+            conn.commit()
+
+    for ex in examined:
+        if ex.already_registered:
+            summary.already_registered += 1
+        else:
+            summary.registered += 1
+            if ex.status == "raw":
+                summary.accepted += 1
+                summary.per_class[ex.class_name] += 1
+            elif ex.status == "duplicate":
+                summary.duplicates += 1
+            else:
+                summary.quarantined[ex.reason] += 1
+
+    if not dry_run:
+        for ex in examined:
+            store = raw if ex.status == "raw" else quarantine
+            key = ex.target_uri[len(store.uri) + 1:]
+            if store.exists(key) and store.size(key) == ex.size:
+                drop_zone.delete(ex.entry.key)  # a re-run after a crash: the bytes already arrived
+            else:
+                transfer(drop_zone, ex.entry.key, store, key, remove_source=True)
+            summary.moved += 1
+        with conn.cursor() as cur:
+            cur.execute("UPDATE batches SET finished_at = now(), counts = %s WHERE batch_id = %s",
+                        (psycopg_json(summary.as_dict()), batch_id))
+        conn.commit()
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def psycopg_json(value: dict):
+    import psycopg2.extras
+
+    return psycopg2.extras.Json(value)
+
+
+def _mark_registered(cur, examined: list[Examined]) -> None:
+    """Rows that already exist for (source_uri, sha256): a re-run, or a crash between register and move."""
+    if not examined:
+        return
+    rows = db.fetch_dicts(
+        cur,
+        "SELECT image_id, source_uri, sha256, status, reason_codes, location, duplicate_of FROM images "
+        "WHERE (source_uri, sha256) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
+        ([ex.source_uri for ex in examined], [ex.sha256 for ex in examined]),
+    )
+    by_key = {(r["source_uri"], r["sha256"]): r for r in rows}
+    for ex in examined:
+        row = by_key.get((ex.source_uri, ex.sha256))
+        if row:
+            ex.already_registered = True
+            ex.image_id, ex.status, ex.target_uri = row["image_id"], row["status"], row["location"]
+            ex.duplicate_of = row["duplicate_of"]
+            ex.reason = row["reason_codes"][0] if row["reason_codes"] else None
+
+
+def _mark_duplicates(cur, examined: list[Examined]) -> None:
+    """Exact duplicates: same bytes as an accepted image registered earlier, or earlier in this batch."""
+    fresh = [ex for ex in examined if not ex.already_registered and ex.reason is None]
+    if not fresh:
+        return
+    rows = db.fetch_dicts(
+        cur,
+        "SELECT DISTINCT ON (sha256) sha256, image_id FROM images "
+        "WHERE sha256 = ANY(%s) AND status NOT IN ('duplicate', 'quarantined') ORDER BY sha256, image_id",
+        ([ex.sha256 for ex in fresh],),
+    )
+    earlier = {r["sha256"]: r["image_id"] for r in rows}
+    first_in_batch: dict[str, Examined] = {}
+    for ex in sorted(fresh, key=lambda e: e.entry.key):
+        if ex.sha256 in earlier:
+            ex.duplicate_of = earlier[ex.sha256]
+            ex.status = "duplicate"
+        elif ex.sha256 in first_in_batch:
+            ex.status = "duplicate"  # original's id is known after it is inserted
+        else:
+            first_in_batch[ex.sha256] = ex
+
+
+def _register(cur, examined: list[Examined], batch_id: str, run_id: str, source: str) -> None:
+    cur.execute(
+        "INSERT INTO batches (batch_id, stage, run_id, source_uri) VALUES (%s, %s, %s, %s) "
+        "ON CONFLICT (batch_id) DO NOTHING",
+        (batch_id, STAGE, run_id, source),
+    )
+    new = [ex for ex in examined if not ex.already_registered]
+    # Originals first, so in-batch duplicates can point at their ids.
+    new.sort(key=lambda ex: (ex.status == "duplicate", ex.entry.key))
+    ids_by_sha: dict[str, int] = {}
+    for chunk_start in range(0, len(new), 500):
+        chunk = new[chunk_start:chunk_start + 500]
+        for ex in chunk:
+            if ex.status == "duplicate" and ex.duplicate_of is None:
+                ex.duplicate_of = ids_by_sha.get(ex.sha256)
+        rows = [
+            (ex.sha256, ex.size, ex.format, ex.width, ex.height, ex.source_uri, ex.original_name, ex.class_name,
+             batch_id, ex.status, STAGE, [ex.reason] if ex.reason else [], ex.warnings, ex.duplicate_of)
+            for ex in chunk
+        ]
+        returned = db.execute_batch(
+            cur,
+            "INSERT INTO images (sha256, size_bytes, format, width, height, source_uri, original_name, class_name,"
+            " batch_id, status, stage, reason_codes, warnings, duplicate_of) VALUES %s"
+            " ON CONFLICT ON CONSTRAINT images_natural_key DO UPDATE SET updated_at = images.updated_at"
+            " RETURNING image_id, source_uri, sha256",
+            rows, fetch=True,
+        )
+        ids = {(r[1], r[2]): r[0] for r in returned}
+        for ex in chunk:
+            ex.image_id = ids[(ex.source_uri, ex.sha256)]
+            if ex.status == "raw":
+                ids_by_sha.setdefault(ex.sha256, ex.image_id)
+
+
+def _record_locations(cur, examined: list[Examined], batch_id: str) -> None:
+    new = [ex for ex in examined if not ex.already_registered]
+    db.execute_batch(
+        cur,
+        "UPDATE images SET location = v.location, updated_at = now() FROM (VALUES %s) AS v(image_id, location)"
+        " WHERE images.image_id = v.image_id",
+        [(ex.image_id, ex.target_uri) for ex in new],
+    )
+    db.execute_batch(
+        cur,
+        "INSERT INTO quarantine (entity_kind, entity_key, stage, reason_code, detail, location, batch_id)"
+        " VALUES %s ON CONFLICT ON CONSTRAINT quarantine_natural_key DO NOTHING",
+        [("image", str(ex.image_id), STAGE, ex.reason,
+          (ex.detail or (f"same bytes as image {ex.duplicate_of}" if ex.duplicate_of else ""))[:1000],
+          ex.target_uri, batch_id)
+         for ex in new if ex.status != "raw"],
+    )
