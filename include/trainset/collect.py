@@ -291,17 +291,17 @@ def _register(cur, examined: list[Examined], batch_id: str, run_id: str, source:
     )
     new = [ex for ex in examined if not ex.already_registered]
     # Originals first, so in-batch duplicates can point at their ids.
-    new.sort(key=lambda ex: (ex.status == "duplicate", ex.entry.key))
+    originals = sorted((ex for ex in new if ex.status != "duplicate"), key=lambda ex: ex.entry.key)
+    duplicates = sorted((ex for ex in new if ex.status == "duplicate"), key=lambda ex: ex.entry.key)
     ids_by_sha: dict[str, int] = {}
-    for chunk_start in range(0, len(new), 500):
-        chunk = new[chunk_start:chunk_start + 500]
-        for ex in chunk:
+    for group in (originals, duplicates):
+        for ex in group:
             if ex.status == "duplicate" and ex.duplicate_of is None:
-                ex.duplicate_of = ids_by_sha.get(ex.sha256)
+                ex.duplicate_of = ids_by_sha[ex.sha256]
         rows = [
             (ex.sha256, ex.size, ex.format, ex.width, ex.height, ex.source_uri, ex.original_name, ex.class_name,
              batch_id, ex.status, STAGE, [ex.reason] if ex.reason else [], ex.warnings, ex.duplicate_of)
-            for ex in chunk
+            for ex in group
         ]
         returned = db.execute_batch(
             cur,
@@ -312,7 +312,7 @@ def _register(cur, examined: list[Examined], batch_id: str, run_id: str, source:
             rows, fetch=True,
         )
         ids = {(r[1], r[2]): r[0] for r in returned}
-        for ex in chunk:
+        for ex in group:
             ex.image_id = ids[(ex.source_uri, ex.sha256)]
             if ex.status == "raw":
                 ids_by_sha.setdefault(ex.sha256, ex.image_id)
