@@ -1,0 +1,29 @@
+# trainset on the official Airflow image, extended the way the Airflow docs show
+# (https://airflow.apache.org/docs/docker-stack/build.html: "adding packages from requirements.txt",
+# "embedding DAGs"). Build: `docker compose build` (docker-compose.yaml uses this file) or
+# `docker build -t trainset-airflow:latest .`
+FROM apache/airflow:3.3.2-python3.11
+
+# The base image runs as the `airflow` user with PIP_USER=true; installing here, as that user, is what the docs do.
+# requirements.txt is a resolved set with exact pins (apache-airflow==3.3.2 among them), so no constraints file.
+COPY requirements.txt requirements-nodeps.txt /
+RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -r /requirements.txt \
+ && pip install --no-cache-dir --no-deps -r /requirements-nodeps.txt
+
+# The project at AIRFLOW_HOME (/opt/airflow): dags/ and plugins/ where Airflow looks, include/ beside them
+# (the domain library, SQL migrations, expectation suites, project.yaml).
+COPY --chown=airflow:root pyproject.toml /opt/airflow/pyproject.toml
+COPY --chown=airflow:root include /opt/airflow/include
+COPY --chown=airflow:root plugins /opt/airflow/plugins
+COPY --chown=airflow:root dags /opt/airflow/dags
+
+# Editable install: trainset resolves include/ (migrations, suites, project.yaml) relative to its own files, so
+# the package must run from /opt/airflow/include. PYTHONPATH makes the same packages importable for any UID
+# (docker-compose runs containers as AIRFLOW_UID:0, and airflow-init as root).
+ENV PYTHONPATH=/opt/airflow/include:/opt/airflow/plugins \
+    TRAINSET_DATA_ROOT=/opt/airflow/data \
+    MPLCONFIGDIR=/tmp/matplotlib
+RUN pip install --no-cache-dir --no-deps -e /opt/airflow \
+ && umask 0002 && mkdir -p /opt/airflow/data \
+ && python -m trainset --help > /dev/null \
+ && python -c "import trainset_airflow, airflow.providers.celery, airflow.providers.amazon, airflow.providers.slack, airflow.providers.postgres, great_expectations"
