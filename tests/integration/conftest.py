@@ -27,8 +27,12 @@ def failed_tasks(dag_run) -> dict[str, str]:
 def run_dag(dagbag):
     """Run a DAG once with dag.test() and return the DagRun, asserting its state (dag.test() never raises)."""
 
+    from airflow.dag_processing.dagbag import DagBag
+
     def run(dag_id: str, *, conf: dict | None = None, expect: str = "success", **kwargs):
-        dag = dagbag.get_dag(dag_id)
+        # A fresh parse per run: in-process, template rendering overwrites the operator's attributes, so a
+        # DAG object reused across dag.test() calls would carry one run's rendered Params into the next.
+        dag = DagBag(dag_folder=dagbag.get_dag(dag_id).fileloc).get_dag(dag_id)
         dag_run = dag.test(run_conf=conf, **kwargs)
         assert str(dag_run.state) == expect, f"{dag_id} ended {dag_run.state}; not successful: {failed_tasks(dag_run)}"
         return dag_run
