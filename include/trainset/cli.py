@@ -12,6 +12,7 @@ COMMAND_MODULES = (
     "trainset.commands.db",
     "trainset.commands.dev",
     "trainset.commands.demo",
+    "trainset.commands.validate",
 )
 
 
