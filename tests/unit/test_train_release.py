@@ -4,18 +4,15 @@ data card plots, manifest verification, immutability; file:// and s3:// training
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-
 from trainset.config import get_config
-from trainset.storage import LocalStorage, open_storage
+from trainset.storage import LocalStorage
 from trainset.train import demo_summary, exports
 from trainset.train.release import (
-    NothingToRelease,
     ReleaseError,
     ReleaseExists,
     plan_release,
@@ -48,6 +45,8 @@ def released(records_dsn, tmp_path_factory):
     storage = LocalStorage(tmp_path / "training")
     plan = plan_release(conn, config, name="rel-1", run_id="run-a")
     summary = publish_release(conn, config, name="rel-1", run_id="run-a", storage=storage, read=uri_reader())
+    conn.rollback()
+    conn.autocommit = True  # reads between tests must not hold locks that the next module's TRUNCATE waits on
     yield {"passed": passed, "plan": plan, "summary": summary, "root": tmp_path / "training" / "rel-1",
            "storage": storage, "config": config, "conn": conn}
     conn.close()
@@ -192,35 +191,13 @@ def test_data_card_plots_are_real_images(released):
         # Something was drawn: many pixels neither white nor the same colour (axes + data, not a blank canvas).
         non_white = (pixels.sum(axis=2) < 720).mean()
         assert non_white > 0.01, png.name
-        assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 20, png.name
+        packed = (pixels[..., 0] << 16) | (pixels[..., 1] << 8) | pixels[..., 2]
+        assert len(np.unique(packed)) > 20, png.name
     quality = json.loads((released["root"] / "quality.json").read_text())
     # One syntax failure among first-inspected items: 구문 정확성 below 100%.
     assert 0.9 < quality["syntax_accuracy"] < 1.0
     lines = demo_summary(released["conn"])
     assert lines[-1].endswith("rel-1/datacard/index.html") and "rel-1" in lines[0]
-
-
-def test_nothing_to_release(records):
-    with pytest.raises(NothingToRelease):
-        plan_release(records, get_config(), name="empty", run_id="r")
-
-
-def test_release_to_s3(records, tmp_path, s3_server):
-    seed_inspected_items(records, tmp_path / "warehouse", {"person": 6, "food": 4}, seed=5)
-    client = s3_server.client()
-    client.create_bucket(Bucket="training-bucket")
-    storage = open_storage("s3://training-bucket/releases", client)
-    config = get_config()
-    plan_release(records, config, name="s3rel", run_id="r1", formats=["coco", "aihub"])
-    summary = publish_release(records, config, name="s3rel", run_id="r1", storage=storage, read=uri_reader())
-    assert summary["uri"] == "s3://training-bucket/releases/s3rel"
-    assert verify_release(storage, "s3rel") == []
-    keys = [e.key for e in storage.list("s3rel")]
-    assert "s3rel/manifest.json" in keys and not any(k.startswith("s3rel/labels/") for k in keys)
-    counts = Counter(k.split("/")[1] for k in keys)
-    assert counts["aihub"] > 0 and counts["annotations"] == 3
-    with pytest.raises(ReleaseExists):
-        plan_release(records, config, name="s3rel", run_id="r2")
 
 
 def test_payload_path_is_the_one_adapter():

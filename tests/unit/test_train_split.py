@@ -7,7 +7,6 @@ from collections import Counter
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from trainset.train.items import DatasetItem, LabeledObject, objects_from_payload
 from trainset.train.split import allowed_ratio_deviation, group_items, leak_check, split_items
 
@@ -96,7 +95,7 @@ def datasets(draw):
     n = draw(st.integers(min_value=1, max_value=120))
     classes = draw(st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=n, max_size=n))
     minutes = draw(st.lists(st.one_of(st.none(), st.integers(0, 600)), min_size=n, max_size=n))
-    return [item(f"i{k:04d}", c, minutes=m) for k, (c, m) in enumerate(zip(classes, minutes))]
+    return [item(f"i{k:04d}", c, minutes=m) for k, (c, m) in enumerate(zip(classes, minutes, strict=False))]
 
 
 @settings(max_examples=60, deadline=None)

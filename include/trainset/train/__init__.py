@@ -1,0 +1,38 @@
+"""train-handoff (학습): split, export, balance, data card and release of the inspected items.
+
+Modules: ``items`` (what passed inspection, from the records DB), ``split`` (grouped, stratified, seeded),
+``exports`` (COCO / YOLO / AI Hub and strict readers), ``balance``, ``datacard``, ``release`` (plan, publish,
+verify).  ``demo_summary(conn)`` gives the PM's lines for the demo.
+"""
+
+from __future__ import annotations
+
+from trainset.db import fetch_dicts
+
+
+def demo_summary(conn) -> list[str]:
+    """The PM's lines about the newest release, ending with where its data card is."""
+    with conn.cursor() as cur:
+        rows = fetch_dicts(cur, """
+            SELECT r.release_name, r.version, r.uri, r.counts, b.leak_check, b.params
+            FROM releases r JOIN release_builds b USING (release_name)
+            ORDER BY r.created_at DESC LIMIT 1""")
+    if not rows:
+        return ["train_handoff: no release yet (no item has passed inspection)"]
+    r = rows[0]
+    counts, leak = r["counts"], r["leak_check"]
+    splits = ", ".join(f"{s} {n}" for s, n in counts.get("per_split", {}).items())
+
+    def pct(v):
+        return ("n/a" if v is None else f"{v * 100:.1f}%")
+    return [
+        f"train_handoff: release {r['release_name']} ({r['version']}): {counts.get('items', 0)} items, "
+        f"{counts.get('objects', 0)} objects; {splits}",
+        f"  formats {', '.join(r['params'].get('formats', []))}; leak check "
+        f"{'passed' if leak.get('passed') else 'FAILED'} ({leak.get('groups', 0)} groups, "
+        f"{leak.get('multi_item_groups', 0)} with several items); imbalance ratio {counts.get('imbalance_ratio')}",
+        f"  구문 정확성 {pct(counts.get('syntax_accuracy'))}, inspection pass rate "
+        f"{pct(counts.get('inspection_pass_rate'))}",
+        f"  release: {r['uri']} (manifest.json lists every file with its sha256)",
+        f"  data card: {r['uri']}/datacard/index.html",
+    ]

@@ -1,0 +1,227 @@
+"""The release's data card: one HTML page with PNG plots and the quality figures a PM signs off.
+
+Plots: class distribution per split, image width/height and aspect ratio, boxes per image, box sizes, and the
+first-inspection / inspection pass rates per day.  Quality figures: 구문 정확성 (share of first-inspected items
+without a syntax failure), the inspection pass rates, and the de-identification counts (faces and plates found
+and masked, from the ``detections`` table).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from trainset.db import fetch_dicts
+from trainset.train.items import DatasetItem
+from trainset.train.split import SplitPlan
+
+
+# 구문 정확성 (syntax correctness) counts the first inspection's syntax family of reason codes (annotate-intake's
+# ``SYNTAX_REASONS``: invalid encoding/JSON, schema violations, malformed YOLO lines, ...).
+def _syntax_reasons() -> frozenset[str]:
+    from trainset.annotate.model import SYNTAX_REASONS
+
+    return SYNTAX_REASONS
+
+
+def is_syntax_reason(code: str) -> bool:
+    return code in _syntax_reasons()
+
+
+def quality_figures(conn, image_ids: Sequence[int]) -> dict:
+    with conn.cursor() as cur:
+        first = fetch_dicts(cur, """
+            SELECT DISTINCT ON (item_key) item_key, verdict, reason_codes FROM inspections WHERE round = 'first'
+            ORDER BY item_key, inspected_on, recorded_at, inspection_id""")
+        server = fetch_dicts(cur, """
+            SELECT DISTINCT ON (item_key) item_key, verdict FROM inspections WHERE round = 'server'
+            ORDER BY item_key, inspected_on DESC, recorded_at DESC, inspection_id DESC""")
+        deid_all = fetch_dicts(cur, "SELECT kind, count(*) AS found, count(*) FILTER (WHERE masked) AS masked, "
+                                    "count(DISTINCT image_id) AS images FROM detections GROUP BY kind ORDER BY kind")
+        deid_release = fetch_dicts(cur, "SELECT kind, count(*) AS found, count(*) FILTER (WHERE masked) AS masked, "
+                                        "count(DISTINCT image_id) AS images FROM detections WHERE image_id = ANY(%s) "
+                                        "GROUP BY kind ORDER BY kind", (list(image_ids),))
+    syntax_ok = sum(1 for r in first if not any(is_syntax_reason(c) for c in r["reason_codes"] or []))
+    first_pass = sum(1 for r in first if r["verdict"] == "pass")
+    server_pass = sum(1 for r in server if r["verdict"] == "pass")
+
+    def rate(n: int, d: int) -> float | None:
+        return round(n / d, 4) if d else None
+
+    return {
+        "first_inspected": len(first),
+        "syntax_accuracy": rate(syntax_ok, len(first)),  # 구문 정확성
+        "first_inspection_pass_rate": rate(first_pass, len(first)),
+        "server_inspected": len(server),
+        "inspection_pass_rate": rate(server_pass, len(server)),
+        "deidentification": {
+            "all_images": {r["kind"]: {k: int(r[k]) for k in ("found", "masked", "images")} for r in deid_all},
+            "release_images": {r["kind"]: {k: int(r[k]) for k in ("found", "masked", "images")} for r in deid_release},
+        },
+    }
+
+
+def pass_rates_per_day(conn) -> dict[str, list[tuple[dt.date, float, int]]]:
+    out = {}
+    with conn.cursor() as cur:
+        for label, rounds in (("first_inspection", ("first",)), ("inspection", ("server",))):
+            rows = fetch_dicts(cur, """
+                SELECT inspected_on AS day, count(*) AS n, count(*) FILTER (WHERE verdict = 'pass') AS passed
+                FROM inspections WHERE round = ANY(%s) GROUP BY inspected_on ORDER BY inspected_on""", (list(rounds),))
+            out[label] = [(r["day"], r["passed"] / r["n"], r["n"]) for r in rows]
+    return out
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=100)
+    return plt, fig, ax
+
+
+def _save(plt, fig, path: Path) -> Path:
+    fig.tight_layout()
+    buf = io.BytesIO()
+    # Fixed metadata so a rebuilt card has the same bytes (and checksum) as the first build.
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    plt.close(fig)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def render_plots(out_dir: Path, items: Sequence[DatasetItem], plan: SplitPlan, class_names: Sequence[str],
+                 rates: dict[str, list[tuple[dt.date, float, int]]]) -> dict[str, Path]:
+    import numpy as np
+
+    splits = list(plan.ratios)
+    plots: dict[str, Path] = {}
+
+    plt, fig, ax = _figure()
+    x = np.arange(len(class_names))
+    width = 0.8 / max(1, len(splits))
+    for k, split in enumerate(splits):
+        counts = [sum(1 for i in items if i.class_name == c and plan.assignment[i.item_key] == split)
+                  for c in class_names]
+        ax.bar(x + k * width, counts, width, label=split)
+    ax.set_xticks(x + width * (len(splits) - 1) / 2, class_names)
+    ax.set_ylabel("images")
+    ax.set_title("Class distribution per split")
+    ax.legend()
+    plots["class_distribution"] = _save(plt, fig, out_dir / "class_distribution.png")
+
+    plt, fig, ax = _figure()
+    ax.scatter([i.width for i in items], [i.height for i in items], s=14, alpha=0.7)
+    ax.set_xlabel("width (px)")
+    ax.set_ylabel("height (px)")
+    ax.set_title("Image width and height")
+    plots["image_sizes"] = _save(plt, fig, out_dir / "image_sizes.png")
+
+    plt, fig, ax = _figure()
+    aspects = [i.width / i.height for i in items if i.height]
+    ax.hist(aspects, bins=min(30, max(5, len(aspects) // 2)), color="tab:green")
+    ax.set_xlabel("aspect ratio (width / height)")
+    ax.set_ylabel("images")
+    ax.set_title("Aspect ratio distribution")
+    plots["aspect_ratios"] = _save(plt, fig, out_dir / "aspect_ratios.png")
+
+    plt, fig, ax = _figure()
+    per_image = [len(i.objects) for i in items]
+    top = max(per_image, default=0)
+    ax.hist(per_image, bins=np.arange(-0.5, top + 1.5, 1), color="tab:orange", rwidth=0.85)
+    ax.set_xlabel("boxes per image")
+    ax.set_ylabel("images")
+    ax.set_title("Boxes per image")
+    plots["boxes_per_image"] = _save(plt, fig, out_dir / "boxes_per_image.png")
+
+    plt, fig, ax = _figure()
+    # Box size as the square root of its share of the image area: 0.1 ≈ a box 10% of the frame's side.
+    sizes = [math.sqrt(max(0.0, o.bbox[2] * o.bbox[3]) / (i.width * i.height))
+             for i in items if i.width and i.height for o in i.objects]
+    ax.hist(sizes, bins=20, range=(0, 1), color="tab:purple")
+    ax.set_xlabel("sqrt(box area / image area)")
+    ax.set_ylabel("boxes")
+    ax.set_title("Box size distribution")
+    plots["box_sizes"] = _save(plt, fig, out_dir / "box_sizes.png")
+
+    plt, fig, ax = _figure()
+    for label, series in rates.items():
+        if series:
+            ax.plot([d for d, _, _ in series], [r * 100 for _, r, _ in series], marker="o", label=label)
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("pass rate (%)")
+    ax.set_title("Pass rates over time")
+    if any(rates.values()):
+        ax.legend()
+    fig.autofmt_xdate()
+    plots["pass_rates"] = _save(plt, fig, out_dir / "pass_rates.png")
+    return plots
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in row) + "</tr>"
+                   for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{v * 100:.2f}%"
+
+
+def render_html(*, release: str, version: str, project_name: str, counts: dict, balance: dict, quality: dict,
+                leak: dict, plots: dict[str, Path], syntax_target: float, created_at: str) -> str:
+    splits = balance["splits"]
+    class_rows = [[c, *[balance["images_per_split"][s].get(c, 0) for s in splits], balance["images_total"][c],
+                   balance["class_weights"].get(c)] for c in balance["class_names"]]
+    plan_rows = [[r["class_name"], r["train_images"], r["action"], r["factor"]] for r in balance["sampling_plan"]]
+    deid_rows = [[scope, kind, v["found"], v["masked"], v["images"]]
+                 for scope, kinds in quality["deidentification"].items() for kind, v in kinds.items()]
+    syntax = quality["syntax_accuracy"]
+    syntax_ok = syntax is not None and syntax >= syntax_target
+    figures = "".join(f'<figure><img src="{html.escape(p.name)}" alt="{html.escape(name)}">'
+                      f"<figcaption>{html.escape(name.replace('_', ' '))}</figcaption></figure>"
+                      for name, p in plots.items())
+    return f"""<!doctype html>
+<html lang="ko"><head><meta charset="utf-8"><title>Data card: {html.escape(release)} {html.escape(version)}</title>
+<style>
+body{{font-family:system-ui,"Noto Sans KR",sans-serif;margin:2rem;max-width:70rem;color:#222}}
+table{{border-collapse:collapse;margin:.5rem 0 1.5rem}}td,th{{border:1px solid #ccc;padding:.25rem .6rem;text-align:right}}
+th{{background:#f3f3f3}}td:first-child{{text-align:left}}figure{{display:inline-block;margin:.5rem}}
+img{{max-width:32rem;border:1px solid #ddd}}.ok{{color:#17803d}}.bad{{color:#b42318}}
+</style></head><body>
+<h1>Data card — {html.escape(release)} <small>({html.escape(version)})</small></h1>
+<p>{html.escape(project_name)} · created {html.escape(created_at)} · {counts['items']} items,
+{counts['objects']} objects, {len(balance['class_names'])} classes</p>
+<h2>Quality (품질 지표)</h2>
+{_table(["figure", "value"], [
+    ["구문 정확성 (syntax accuracy)", f"{_pct(syntax)} (target ≥ {_pct(syntax_target)})"],
+    ["first inspection pass rate", _pct(quality['first_inspection_pass_rate'])],
+    ["inspection (검수) pass rate", _pct(quality['inspection_pass_rate'])],
+    ["items first-inspected / server-inspected", f"{quality['first_inspected']} / {quality['server_inspected']}"],
+])}
+<p class="{'ok' if syntax_ok else 'bad'}">구문 정확성 {'meets' if syntax_ok else 'misses'} the target.</p>
+<h3>De-identification (비식별화)</h3>
+{_table(["scope", "kind", "found", "masked", "images"], deid_rows) if deid_rows else "<p>No faces or plates found.</p>"}
+<h2>Split</h2>
+{_table(["split", "items", "ratio"], [[s, balance['split_sizes'][s], counts['ratios'].get(s)] for s in splits])}
+<p class="{'ok' if leak['passed'] else 'bad'}">Leak check {'passed' if leak['passed'] else 'FAILED'}:
+{leak['groups']} groups ({leak['multi_item_groups']} with several items), groups in two splits:
+{len(leak['groups_in_two_splits'])}, same bytes in two splits: {len(leak['sha256_in_two_splits'])},
+near duplicates across splits: {len(leak['near_duplicates_across_splits'])}.</p>
+<h2>Classes and balance</h2>
+{_table(["class", *splits, "total", "class weight"], class_rows)}
+<p>Imbalance ratio (largest / smallest training class): {balance['imbalance_ratio']}</p>
+<h3>Sampling plan (to {balance['sampling_target']} training images per class)</h3>
+{_table(["class", "train images", "action", "factor"], plan_rows)}
+<h2>Distributions</h2>
+{figures}
+</body></html>
+"""
