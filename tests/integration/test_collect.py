@@ -145,3 +145,28 @@ def test_collect_real_world_corpus(project_env, run_dag, corpus):
     before = _table_counts(project_env.records)
     run_dag("collect")
     assert _table_counts(project_env.records)["images"] == before["images"]
+
+
+def test_collect_from_an_s3_prefix(project_env, run_dag, monkeypatch):
+    """The drop zone on S3 (moto's server on loopback, reached through the aws_default connection)."""
+    from trainset.demo import build_files
+
+    client = project_env.s3.client()
+    client.create_bucket(Bucket="drop-zone-test")
+    demo = [(f, data) for f, data in build_files() if f.key.startswith(("food/", "furniture/"))]
+    for f, data in demo:
+        client.put_object(Bucket="drop-zone-test", Key=f"incoming/2026-03-14/{f.key}", Body=data)
+    client.put_object(Bucket="drop-zone-test", Key="elsewhere/person/x.jpg", Body=demo[0][1])
+    monkeypatch.setenv("TRAINSET_DROP_ZONE", "s3://drop-zone-test/incoming")
+
+    run_dag("collect", conf={"source_prefix": "2026-03-14"})
+    rows = _images(project_env.records)
+    assert len(rows) == len(demo)
+    assert all(r["source_uri"].startswith("s3://drop-zone-test/incoming/2026-03-14/") for r in rows)
+    statuses = Counter(r["status"] for r in rows)
+    expected = Counter("quarantined" if f.expected.startswith("quarantine") else f.expected for f, _ in demo)
+    assert statuses == expected
+    left = client.list_objects_v2(Bucket="drop-zone-test").get("Contents", [])
+    assert [o["Key"] for o in left] == ["elsewhere/person/x.jpg"], "only the scanned prefix was drained"
+    for r in rows:
+        assert Path(r["location"].removeprefix("file://")).is_file()
