@@ -12,8 +12,10 @@ Usage (any stage)::
     outcome.expectations      # one ExpectationOutcome per expectation (table-level ones included)
     outcome.docs_path         # .../data_docs/index.html (None without docs_dir)
 
-In Airflow use ``trainset_airflow.operators.gx.GxValidationOperator`` (SELECT -> DataFrame -> this function ->
-your ``record_with`` function in the same DB transaction).
+In Airflow use ``trainset_airflow.operators.gx.GxValidationOperator``: SELECT (``sql`` + ``sql_params``) ->
+DataFrame -> this function -> your ``record_with`` function ``fn(conn, outcome, *, run_id, batch_id) -> dict`` in
+the same DB transaction; ``parameters`` may be a callable ``fn(config) -> dict``; Data Docs default to
+``<reports root>/data_docs``. ``record_image_verdicts`` below is a generic ``record_with`` for image-keyed suites.
 
 Suites are versioned JSON files ``include/expectations/<name>.json`` (GX 1.x ExpectationSuite form)::
 
@@ -39,9 +41,11 @@ Suites are versioned JSON files ``include/expectations/<name>.json`` (GX 1.x Exp
   give no row ids. ``SuiteOutcome.success`` is False when any expectation failed.
 - SuiteError means the suite could not run (bad file, unknown expectation or argument, missing column or
   parameter, GX exception); bad *rows* never raise.
-- Data Docs: with ``docs_dir`` a filesystem site is (re)built there; validation results and suites are kept in
-  ``docs_dir/.gx_stores`` so the index lists earlier runs too (newest 100). Docs failures are logged, not
-  raised (``docs_path`` is then None): the verdicts matter more than the report.
+- Data Docs: with ``docs_dir`` a filesystem site is (re)built there; validation results (slimmed to what the
+  pages show) and suites are kept in ``docs_dir/.gx_stores`` so the index lists earlier runs too (newest 100).
+  Parallel tasks may share one folder (file lock). Docs failures are logged, not raised (``docs_path`` is then
+  None): the verdicts matter more than the report.
+- GX is not thread-safe: validations in one process are serialized by a lock (Airflow tasks are processes).
 - Cost: importing great_expectations takes ~5-8 s once per process; a validation of 200 rows with 4
   expectations takes ~0.1 s, 20,000 rows ~1.3 s (COMPLETE result format), Data Docs add ~0.5-1 s.
 """
@@ -53,6 +57,7 @@ import logging
 import math
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +73,9 @@ SUITES_DIR_ENV = "TRAINSET_EXPECTATIONS_DIR"
 DOCS_SITE = "trainset"
 DOCS_RESULTS_LIMIT = 100
 STORES_SUBDIR = ".gx_stores"
+# GX's suite-parameter parser (pyparsing) is not thread-safe: one validation at a time per process. Tasks run in
+# processes of their own, and across processes the Data Docs folder is guarded by a file lock.
+_GX_LOCK = threading.RLock()
 
 # Map expectations where a null is not a violation of what the expectation checks.
 _NULLS_NOT_A_FAILURE = {
@@ -211,7 +219,11 @@ def _safe_run_name(run_name: str | None) -> str | None:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", run_name).strip("_") or None if run_name else None
 
 
-def _context(docs_dir: Path | None):
+def _context(docs_dir: Path | None = None):
+    """An ephemeral GX context: in-memory stores for validating; with ``docs_dir``, a filesystem Data Docs site
+    there and the validation results and suites kept beside it (``docs_dir/.gx_stores``), so the index lists
+    earlier runs and several suites can share one folder (GX deletes pages whose source is gone)."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no usage statistics from a pipeline worker
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,
@@ -219,23 +231,17 @@ def _context(docs_dir: Path | None):
         ProgressBarsConfig,
     )
 
-    sites = {}
+    config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+                               data_docs_sites={}, analytics_enabled=False,
+                               progress_bars=ProgressBarsConfig(globally=False))
     if docs_dir is not None:
-        sites[DOCS_SITE] = {
+        config.data_docs_sites = {DOCS_SITE: {
             "class_name": "SiteBuilder",
             "show_how_to_buttons": False,
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-            "site_index_builder": {
-                "class_name": "DefaultSiteIndexBuilder",
-                "validation_results_limit": DOCS_RESULTS_LIMIT,
-            },
-        }
-    defaults = InMemoryStoreBackendDefaults(init_temp_docs_sites=False)
-    config = DataContextConfig(store_backend_defaults=defaults, data_docs_sites=sites,
-                               analytics_enabled=False, progress_bars=ProgressBarsConfig(globally=False))
-    if docs_dir is not None:
-        # Keep results and suites beside the site: the index lists earlier runs, and (as GX cleans pages whose
-        # source is gone) several suites can share one docs folder.
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder",
+                                   "validation_results_limit": DOCS_RESULTS_LIMIT},
+        }}
         stores_root = Path(docs_dir) / STORES_SUBDIR
         stores = dict(config.stores)
         stores[config.validation_results_store_name] = {
@@ -274,16 +280,23 @@ def validate_dataframe(df: pandas.DataFrame, suite_name: str, *, id_column: str,
         dupes = sorted({str(v) for v in df.loc[df[id_column].duplicated(), id_column]})[:5]
         raise SuiteError(f"suite {suite_name!r}: id column {id_column!r} is not unique (e.g. {dupes})")
 
+    with _GX_LOCK:
+        outcome, context, result = _run(df, suite_data, id_column, parameters, run_name)
+        if docs_dir is not None:
+            outcome.docs_path, outcome.validation_page = _build_docs(Path(docs_dir).resolve(), suite_data, context,
+                                                                     result)
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def _run(df, suite_data: dict, id_column: str, parameters: dict, run_name: str | None):
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 
-    docs_dir = Path(docs_dir).resolve() if docs_dir is not None else None
-    if docs_dir is not None:
-        docs_dir.mkdir(parents=True, exist_ok=True)
+    suite_name = suite_data["name"]
     try:
-        context = _context(docs_dir)
-        suite = _build_suite(suite_data)
-        suite = context.suites.add_or_update(suite) if docs_dir is not None else context.suites.add(suite)
+        context = _context()
+        suite = context.suites.add(_build_suite(suite_data))
         batch_definition = (context.data_sources.add_pandas("trainset")
                             .add_dataframe_asset(suite_name)
                             .add_batch_definition_whole_dataframe("table"))
@@ -343,10 +356,7 @@ def validate_dataframe(df: pandas.DataFrame, suite_name: str, *, id_column: str,
         reason_counts=dict(sorted(reason_counts.items(), key=lambda kv: (-kv[1], kv[0]))),
         ids=[str(_jsonable(v)) for v in df[id_column]],
     )
-    if docs_dir is not None:
-        outcome.docs_path, outcome.validation_page = _build_docs(context, docs_dir, suite_name, run_id)
-    outcome.seconds = time.perf_counter() - started
-    return outcome
+    return outcome, context, result
 
 
 def _build_suite(data: dict):
@@ -368,21 +378,37 @@ def _build_suite(data: dict):
     return suite
 
 
-def _build_docs(context, docs_dir: Path, suite_name: str, run_id) -> tuple[Path | None, Path | None]:
+def _build_docs(docs_dir: Path, suite_data: dict, context, result) -> tuple[Path | None, Path | None]:
+    """Add this run to the Data Docs site in ``docs_dir``; returns (index.html, this run's page).
+
+    Parallel tasks (mapped batches) may share one folder: the store update and the index rebuild run under an
+    exclusive file lock. The stored result is slimmed to what the pages show (GX renders the partial lists),
+    so the index stays quick to rebuild however large the batches are."""
+    import fcntl
+
+    suite_name = suite_data["name"]
     try:
-        store = context.validation_results_store
-        keys = [k for k in store.list_keys()
-                if k.expectation_suite_identifier.name == suite_name and k.run_id == run_id]
         from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
-        # Only this run's pages (and the suite's page) are rendered; the index is rebuilt over all stored runs.
-        context.build_data_docs(site_names=[DOCS_SITE],
-                                resource_identifiers=[*keys, ExpectationSuiteIdentifier(name=suite_name)])
+        keys = list(context.validation_results_store.list_keys())
+        if len(keys) != 1:
+            raise RuntimeError(f"expected one validation result in the run's context, found {len(keys)}")
+        key = keys[0]
+        for res in result.results:
+            for bulky in ("unexpected_list", "unexpected_index_list", "unexpected_index_query"):
+                res.result.pop(bulky, None)
+        (docs_dir / STORES_SUBDIR).mkdir(parents=True, exist_ok=True)
+        with open(docs_dir / STORES_SUBDIR / "lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            docs = _context(docs_dir)
+            docs.suites.add_or_update(_build_suite(suite_data))
+            docs.validation_results_store.set(key, result)
+            # Only this run's page and the suite's page are rendered; the index is rebuilt over all stored runs.
+            docs.build_data_docs(site_names=[DOCS_SITE],
+                                 resource_identifiers=[key, ExpectationSuiteIdentifier(name=suite_name)])
         index = docs_dir / "index.html"
-        page = None
-        if keys:
-            page = docs_dir / "validations" / Path(*keys[0].to_tuple()).with_suffix(".html")
-        return (index if index.exists() else None), (page if page and page.exists() else None)
+        page = docs_dir / "validations" / Path(*key.to_tuple()).with_suffix(".html")
+        return (index if index.exists() else None), (page if page.exists() else None)
     except Exception as err:  # a report problem must not hide the verdicts
         log.warning("Data Docs for suite %s could not be built in %s: %s", suite_name, docs_dir, err)
         return None, None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -225,3 +226,31 @@ def test_data_docs_are_written_and_keep_earlier_runs(suites, tmp_path):
     assert "manual__2026-11-22T04_00_00_00_00" in index and "later" in index
     assert first.validation_page.is_file(), "an earlier run's page survives a later build"
     assert (docs / "expectations" / "measurements.html").is_file()
+
+
+def _validate_into(docs, i: int) -> str:
+    outcome = validate_dataframe(_table(), "measurements", id_column="image_id", parameters=PARAMS,
+                                 docs_dir=docs, run_name=f"batch_{i}")
+    return str(outcome.validation_page)
+
+
+def test_parallel_runs_share_one_docs_folder(suites, tmp_path):
+    """Mapped batches run in separate processes at the same time into one Data Docs folder: every run lands in
+    the index (file lock), and threads in one process are serialized too (GX is not thread-safe)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+
+    import great_expectations  # noqa: F401  (imported before forking, so children do not pay for it again)
+
+    docs = tmp_path / "docs"
+    with ProcessPoolExecutor(3, mp_context=multiprocessing.get_context("fork")) as pool:
+        pages = list(pool.map(_validate_into, [docs] * 3, range(3)))
+    with ThreadPoolExecutor(2) as pool:
+        pages += list(pool.map(_validate_into, [docs] * 2, range(3, 5)))
+    assert all(page != "None" and Path(page).is_file() for page in pages), pages
+    index = (docs / "index.html").read_text(encoding="utf-8")
+    assert all(f"batch_{i}" in index for i in range(5))
+    stored = list((docs / ".gx_stores" / "validations").rglob("*.json"))
+    assert len(stored) == 5
+    # Stored results are slimmed to what the pages show (no full unexpected lists).
+    assert all('"unexpected_index_list"' not in p.read_text(encoding="utf-8") for p in stored)
