@@ -191,10 +191,12 @@ def leak_check(items: Sequence[DatasetItem], plan: SplitPlan, *, near_duplicate_
 
 
 def allowed_ratio_deviation(plan: SplitPlan, tolerance: float) -> float:
-    """How far a split's share may drift from its ratio: the configured tolerance, or more when whole groups
-    (and seeding one per class and split) make finer shares impossible."""
+    """How far a split's share may drift from its ratio: the configured tolerance, plus what whole groups make
+    unavoidable (seeding one group per class into each smaller split can shift every share by up to
+    ``(splits - 1) * classes * largest group`` items)."""
     n = max(1, len(plan.assignment))
     sizes = Counter(plan.groups.values())
     largest = max(sizes.values(), default=1)
     n_classes = len({c for counts in plan.counts.values() for c in counts}) or 1
-    return max(tolerance, largest / n, n_classes / n)
+    active = sum(1 for r in plan.ratios.values() if r > 0)
+    return min(1.0, tolerance + max(0, active - 1) * n_classes * largest / n)
