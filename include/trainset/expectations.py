@@ -52,6 +52,7 @@ Suites are versioned JSON files ``include/expectations/<name>.json`` (GX 1.x Exp
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -366,6 +367,8 @@ def _build_suite(data: dict):
 
     logging.getLogger("great_expectations.core.expectation_suite").disabled = True  # we raise instead
     try:
+        # GX mutates what it is given (adds meta.great_expectations_version): hand it a copy.
+        data = copy.deepcopy(data)
         suite = ExpectationSuite(name=data["name"], expectations=data["expectations"], meta=data.get("meta") or {})
     finally:
         logging.getLogger("great_expectations.core.expectation_suite").disabled = False
