@@ -13,6 +13,8 @@ COMMAND_MODULES = (
     "trainset.commands.dev",
     "trainset.commands.demo",
     "trainset.commands.validate",
+    "trainset.commands.show",
+    "trainset.commands.json_dump",
 )
 
 

@@ -1,0 +1,60 @@
+"""``python -m trainset json-dump``: apply rule-based bulk fixes to many annotation files (dry run by default).
+
+    python -m trainset json-dump --rule rename_class:cat=animal --rule clamp_boxes            # dry run: diff summary
+    python -m trainset json-dump --rule drop_attribute:legacy_id@person --apply               # write + audit
+
+Rules: rename_class:OLD=NEW, drop_attribute:NAME[@CLASS], clamp_boxes, set_meta:PATH=VALUE.  ``--apply`` keeps
+each original under ``<reports>/bulkfix/<run>/originals/``, records one audit row per changed file in the
+records DB (``annotation_fixes``) and re-validates every changed file with the first inspection's rules; exit
+status 1 when a changed file fails re-validation.  Same code as the ``json_dump`` DAG.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from trainset.config import load_config
+
+
+def register(sub) -> None:
+    p = sub.add_parser("json-dump", help="bulk-fix annotation files by rules (dry run unless --apply)")
+    p.add_argument("--rule", dest="rules", action="append", required=True,
+                   help="rename_class:OLD=NEW | drop_attribute:NAME[@CLASS] | clamp_boxes | set_meta:PATH=VALUE")
+    p.add_argument("--root", help="file:// or s3:// root of the files (default storage.labeling)")
+    p.add_argument("--prefix", default="accepted", help="folder under the root (default accepted)")
+    p.add_argument("--apply", action="store_true", help="write the fixes (default: dry run)")
+    p.add_argument("--run", help="name of this fix run (default json_dump__<UTC time>)")
+    p.add_argument("--dsn", help="records DB (default TRAINSET_DB_DSN / AIRFLOW_CONN_TRAINSET_DB)")
+    p.add_argument("--s3-endpoint", help="S3 endpoint when a root is s3://")
+    p.add_argument("--config", type=Path, help="project file (default include/project.yaml or TRAINSET_CONFIG)")
+    p.set_defaults(func=_json_dump)
+
+
+def _json_dump(args) -> int:
+    from trainset import db
+    from trainset.inspection.bulkfix import RuleError, apply_fixes, parse_rule
+    from trainset.storage import open_storage
+
+    config = load_config(args.config)
+    try:
+        rules = [parse_rule(r) for r in args.rules]
+    except RuleError as err:
+        raise SystemExit(f"json-dump: {err}") from None
+    client = None
+    if args.s3_endpoint:
+        import boto3
+
+        client = boto3.client("s3", endpoint_url=args.s3_endpoint)
+    run = args.run or "json_dump__" + dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    storage = open_storage(args.root or config.storage.labeling, client)
+    conn = db.connect(args.dsn) if args.apply else None
+    try:
+        result = apply_fixes(conn, storage, args.prefix, rules, config, run=run, dry_run=not args.apply,
+                             backup=open_storage(config.storage.reports, client) if args.apply else None)
+    finally:
+        if conn is not None:
+            conn.close()
+    for line in result.summary_lines(examples=20):
+        print(line)
+    return 1 if result.revalidation_failures else 0
