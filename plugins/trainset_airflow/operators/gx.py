@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,8 @@ from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException
 from trainset.config import ProjectConfig, get_config
 from trainset.expectations import SuiteError, SuiteOutcome, validate_dataframe
+
+from trainset_airflow.hooks import RecordsDbHook
 
 RecordFn = Callable[..., dict]
 
@@ -54,32 +55,6 @@ def query_dataframe(conn, sql: str, params: dict | Sequence | None = None):
             if len(values) and all(isinstance(v, Decimal) for v in values):
                 df[column] = df[column].astype(float)
     return df
-
-
-@contextmanager
-def _transaction(conn_id: str):
-    """A psycopg2 connection to the records DB (the domain library's driver) that commits on success, rolls back
-    on error and always closes.
-
-    Built here rather than with ``RecordsDbHook(...).connection()``: that method shadows DbApiHook's
-    ``connection`` property which ``PostgresHook.get_conn()`` reads, and with psycopg 3 installed PostgresHook
-    hands out psycopg 3 connections, which ``trainset.db.execute_batch`` (psycopg2 execute_values) cannot use.
-    """
-    import psycopg2
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
-
-    c = PostgresHook.get_connection(conn_id)
-    kwargs = {"host": c.host, "port": c.port, "user": c.login, "password": c.password, "dbname": c.schema,
-              **{k: v for k, v in c.extra_dejson.items() if k in ("sslmode", "connect_timeout", "options")}}
-    conn = psycopg2.connect(**{k: v for k, v in kwargs.items() if v not in (None, "")})
-    try:
-        yield conn
-        conn.commit()
-    except BaseException:
-        conn.rollback()
-        raise
-    finally:
-        conn.close()
 
 
 def _number(value: Any) -> Any:
@@ -163,11 +138,15 @@ class GxValidationOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict:
         config = get_config()
-        record_fn = import_record_fn(self.record_with) if self.record_with else None
+        try:
+            record_fn = import_record_fn(self.record_with) if self.record_with else None
+        except (ImportError, ValueError) as err:  # a wrong dotted path does not fix itself on retry
+            raise AirflowFailException(f"record_with {self.record_with!r}: {err}") from err
         parameters = self._parameters(config)
         docs_dir = self._docs_dir(config)
         run_id = context["run_id"]
-        with _transaction(self.records_db_conn_id or config.connections.records_db) as conn:
+        hook = RecordsDbHook(postgres_conn_id=self.records_db_conn_id or config.connections.records_db)
+        with hook.connection() as conn:
             try:
                 df = query_dataframe(conn, self.sql, self.sql_params)
                 outcome = validate_dataframe(df, self.suite_name, id_column=self.id_column, parameters=parameters,
