@@ -6,8 +6,10 @@ FROM apache/airflow:3.3.2-python3.11
 
 # The base image runs as the `airflow` user with PIP_USER=true; installing here, as that user, is what the docs do.
 # requirements.txt is a resolved set with exact pins (apache-airflow==3.3.2 among them), so no constraints file.
-COPY requirements.txt requirements-nodeps.txt /
-RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -r /requirements.txt \
+# requirements-docker.txt pins the providers the compose setup uses (CeleryExecutor, FAB auth manager), which the
+# base image ships, so that pip keeps them consistent with our pins.
+COPY requirements.txt requirements-nodeps.txt requirements-docker.txt /
+RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" -r /requirements.txt -r /requirements-docker.txt \
  && pip install --no-cache-dir --no-deps -r /requirements-nodeps.txt
 
 # The project at AIRFLOW_HOME (/opt/airflow): dags/ and plugins/ where Airflow looks, include/ beside them
@@ -26,4 +28,4 @@ ENV PYTHONPATH=/opt/airflow/include:/opt/airflow/plugins \
 RUN pip install --no-cache-dir --no-deps -e /opt/airflow \
  && umask 0002 && mkdir -p /opt/airflow/data \
  && python -m trainset --help > /dev/null \
- && python -c "import trainset_airflow, airflow.providers.celery, airflow.providers.amazon, airflow.providers.slack, airflow.providers.postgres, great_expectations"
+ && python -c "import trainset_airflow, airflow.providers.celery, airflow.providers.amazon, airflow.providers.slack, airflow.providers.postgres, airflow.providers.fab, great_expectations"

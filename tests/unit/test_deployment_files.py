@@ -105,7 +105,11 @@ def test_dockerfile_matches_the_pins():
                 if "==" in line and not line.startswith("#"))
     assert pins["apache-airflow"] == base.group(1)
     assert base.group(2) == "3.11"
-    for needed in ("requirements.txt", "requirements-nodeps.txt", "--no-deps -r /requirements-nodeps.txt",
+    docker_pins = [line for line in (ROOT / "requirements-docker.txt").read_text().splitlines()
+                   if line and not line.startswith("#")]
+    assert docker_pins and all(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][^ ]*", line) for line in docker_pins)
+    assert not {line.split("==")[0] for line in docker_pins} & set(pins), "pinned twice"
+    for needed in ("-r /requirements.txt -r /requirements-docker.txt", "--no-deps -r /requirements-nodeps.txt",
                    "pip install --no-cache-dir --no-deps -e /opt/airflow"):
         assert needed in dockerfile, needed
     for folder in ("dags", "plugins", "include"):
