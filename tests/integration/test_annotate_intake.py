@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from trainset import db
-from trainset.annotate import service
-from trainset.annotate.demo import DEFECTS, simulate_labelers
+from trainset.annotate.demo import DEFECTS, demo_prepare, demo_summary
 from trainset.config import DEFAULT_CONFIG_PATH, get_config
 from trainset.storage import open_storage
 
@@ -109,11 +108,11 @@ def test_annotate_intake_day(annotate_env, run_dag):
     conn = annotate_env.records
     config = get_config()
     labeling = open_storage(config.storage.labeling)
-    morning = service.distribute_day(conn, config, labeling, DAY)
-    conn.commit()
-    assert morning["assigned"] == 88 and morning["by_worker"] == {"choi": 4, "kim": 40, "lee": 30, "park": 8,
-                                                                   "yoon": 6}
-    truth = simulate_labelers(conn, config, DAY, labeling)
+    truth = demo_prepare(conn, config, DAY)  # the morning distribution and the labelers' uploads
+    with conn.cursor() as cur:
+        cur.execute("SELECT worker_id, count(*) FROM assignments WHERE work_date = %s GROUP BY 1", (DAY,))
+        assert dict(cur.fetchall()) == {"choi": 4, "kim": 40, "lee": 30, "park": 8, "yoon": 6}
+    assert (labeling.local_path("assignments/2026-03-16/kim.csv")).read_text().count("\n") == 41
     injected = {t["defect"] for t in truth.values() if t["defect"] and t["defect"] != "not_uploaded"}
     assert injected == set(DEFECTS), "the simulated day carries every defect"
 
@@ -173,8 +172,32 @@ def test_annotate_intake_day(annotate_env, run_dag):
     assert results["syntax_ok"] == len(anns) - syntax_failed
     assert float(results["syntax_accuracy"]) == pytest.approx((len(anns) - syntax_failed) / len(anns))
 
+    # The Asset event carries the day's counts; the PM's summary lines read the same tables.
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM labeling_daily_results WHERE work_date = %s", (DAY,))
+        assert cur.fetchone()[0] > 0
+    summary = demo_summary(conn, DAY)
+    assert summary[0].startswith("annotate_intake 2026-03-16: distributed 88 items to 5 workers")
+    assert any("missing-upload Slack messages: 1" in line for line in summary)
+
     # A re-run of the same day changes nothing and sends nothing.
     before = _snapshot(conn)
     run_dag("annotate_intake", conf={"work_date": DAY.isoformat()})
     assert _snapshot(conn) == before
     assert len(annotate_env.slack.messages("chat.postMessage")) == 1
+
+    # A dry run of the next day writes and sends nothing, and skips the validation.
+    dry = run_dag("annotate_intake", conf={"work_date": "2026-03-17", "dry_run": True})
+    assert _snapshot(conn) == before
+    assert str(dry.get_task_instance("labeling_validation.validate_schema").state) == "skipped"
+
+
+def test_work_date_is_the_runs_date_in_the_project_time_zone():
+    from types import SimpleNamespace
+
+    from trainset_airflow.operators.annotate import resolve_work_date
+
+    config = get_config()
+    at = dt.datetime(2026, 3, 16, 15, 30, tzinfo=dt.UTC)  # 00:30 on the 17th in Seoul
+    assert resolve_work_date("", {"dag_run": SimpleNamespace(run_after=at)}, config) == dt.date(2026, 3, 17)
+    assert resolve_work_date("2026-03-10", {"dag_run": SimpleNamespace(run_after=at)}, config) == dt.date(2026, 3, 10)

@@ -18,6 +18,7 @@ import json
 import zipfile
 from pathlib import PurePosixPath
 
+from trainset.annotate.service import SIZE_SQL, distribute_day, real_size
 from trainset.annotate.uploads import upload_prefix
 from trainset.config import ProjectConfig
 from trainset.db import fetch_dicts
@@ -181,11 +182,13 @@ def simulate_labelers(conn, config: ProjectConfig, day: dt.date, labeling: Stora
     """Write the day's simulated uploads; returns {item_key: {worker_id, format, defect, expected}}."""
     labeling = labeling or open_storage(config.storage.labeling)
     with conn.cursor() as cur:
-        items = fetch_dicts(cur, """
+        items = fetch_dicts(cur, f"""
             SELECT a.worker_id, regexp_replace(i.dataset_name, '\\.[^.]*$', '') AS item_key, i.dataset_name,
-                   i.original_name, i.class_name, i.width, i.height
+                   i.original_name, i.class_name, i.location, {SIZE_SQL}
             FROM assignments a JOIN images i USING (image_id)
             WHERE a.work_date = %s ORDER BY item_key""", (day,))
+    for item in items:  # labelers see the warehouse file
+        item["width"], item["height"] = real_size(item["location"], (item["width"], item["height"]))
     truth: dict[str, dict] = {}
     by_worker: dict[str, list[dict]] = {}
     for item in items:
@@ -221,6 +224,18 @@ def simulate_labelers(conn, config: ProjectConfig, day: dt.date, labeling: Stora
                 truth[item["item_key"]] = {"worker_id": worker_id, "format": fmt, "defect": defect,
                                            "expected": DEFECTS[defect] if defect else []}
     return truth
+
+
+DEMO_WORK_DATE = dt.date(2026, 3, 16)  # the Monday after the demo photos were taken
+
+
+def demo_prepare(conn, config: ProjectConfig, day: dt.date = DEMO_WORK_DATE) -> dict[str, dict]:
+    """The demo day before the DAG runs: the morning distribution (as the 09:00 task would; the DAG then reuses
+    it) and the labelers' uploads. Run the DAG with ``conf={"work_date": "2026-03-16"}`` afterwards."""
+    labeling = open_storage(config.storage.labeling)
+    distribute_day(conn, config, labeling, day)
+    conn.commit()
+    return simulate_labelers(conn, config, day, labeling)
 
 
 def demo_summary(conn, day: dt.date | None = None) -> list[str]:

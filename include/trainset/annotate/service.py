@@ -257,6 +257,26 @@ def notify_missing(conn, config: ProjectConfig, day: dt.date, report: dict[str, 
 
 # ---------------------------------------------------------------- ingest (syntax + normalisation + flatten)
 
+# Refine records the output size in its anonymize check; images.width/height keep the size as received.
+SIZE_SQL = """COALESCE((SELECT (c.details->'output'->>'width')::int FROM check_results c
+                        WHERE c.image_id = i.image_id AND c.check_name = 'anonymize'), i.width) AS width,
+              COALESCE((SELECT (c.details->'output'->>'height')::int FROM check_results c
+                        WHERE c.image_id = i.image_id AND c.check_name = 'anonymize'), i.height) AS height"""
+
+
+def real_size(location: str | None, fallback: tuple[int | None, int | None]) -> tuple[int | None, int | None]:
+    """The warehouse file's own size from its header when it is a local file; else what the DB says."""
+    if location and location.startswith("file://"):
+        try:
+            from PIL import Image
+
+            with Image.open(location.removeprefix("file://")) as im:
+                return im.size
+        except Exception:  # unreadable or gone: the DB's value is the best we have
+            pass
+    return fallback
+
+
 class _Facts:
     """Warehouse image facts by item key (the dataset name's stem), fetched on demand and cached."""
 
@@ -270,14 +290,15 @@ class _Facts:
             return
         for k in keys:
             self.cache[k] = None
-        rows = fetch_dicts(self.cur, """
-            SELECT image_id, regexp_replace(dataset_name, '\\.[^.]*$', '') AS item_key, width, height,
+        rows = fetch_dicts(self.cur, f"""
+            SELECT image_id, regexp_replace(dataset_name, '\\.[^.]*$', '') AS item_key, {SIZE_SQL},
                    original_name, class_name, location
-            FROM images WHERE dataset_name IS NOT NULL AND status = 'refined'
+            FROM images i WHERE dataset_name IS NOT NULL AND status = 'refined'
               AND regexp_replace(dataset_name, '\\.[^.]*$', '') = ANY(%s)""", (keys,))
         for r in rows:
-            self.cache[r["item_key"]] = ImageFacts(r["item_key"], r["width"], r["height"], r["image_id"],
-                                                   r["original_name"], r["class_name"], r["location"])
+            w, h = real_size(r["location"], (r["width"], r["height"]))
+            self.cache[r["item_key"]] = ImageFacts(r["item_key"], w, h, r["image_id"], r["original_name"],
+                                                   r["class_name"], r["location"])
 
     def get(self, key: str) -> ImageFacts | None:
         self.load([key])
@@ -491,11 +512,14 @@ def record_first_inspection(conn, outcome, *, run_id: str, batch_id: str) -> dic
 # ---------------------------------------------------------------- refinement remedies + second inspection
 
 def _original_candidates(cur, stem: str) -> list[dict]:
-    return fetch_dicts(cur, """
+    rows = fetch_dicts(cur, f"""
         SELECT image_id, regexp_replace(dataset_name, '\\.[^.]*$', '') AS item_key, dataset_name, original_name,
-               width, height, class_name, location
-        FROM images WHERE status = 'refined' AND dataset_name IS NOT NULL
+               {SIZE_SQL}, class_name, location
+        FROM images i WHERE status = 'refined' AND dataset_name IS NOT NULL
           AND (original_name = %s OR regexp_replace(original_name, '\\.[^.]*$', '') = %s)""", (stem, stem))
+    for r in rows:
+        r["width"], r["height"] = real_size(r["location"], (r["width"], r["height"]))
+    return rows
 
 
 def plan_repair(item: LabelItem, codes: set[str], image: ImageFacts | None, by_original: list[dict],
