@@ -215,6 +215,7 @@ class InspectionSettings(_Model):
     multipart_chunk_mb: int = Field(default=8, ge=5, description="part size of a multipart upload")
     retry_base_delay_s: float = Field(default=1.0, ge=0, description="backoff: base * 2**(attempt-1)")
     record_batch_size: int = Field(default=100, ge=1, description="transfers recorded per DB commit")
+    transfer_workers: int = Field(default=4, ge=1, le=32, description="items sent at once (threads)")
     reverify_existing: bool = Field(default=True, description="HEAD-check objects sent earlier; re-send if changed")
     create_bucket: bool = True
     manifest_prefix: str = "_manifests"
