@@ -22,7 +22,8 @@ SPECS = [("TS_person_20260314_000001", "person", "w1"), ("TS_animal_20260314_000
 def config():
     base = load_config()
     inspection = base.inspection.model_copy(update={"retry_base_delay_s": 0.0, "multipart_threshold_mb": 5,
-                                                    "multipart_chunk_mb": 5, "record_batch_size": 2})
+                                                    "multipart_chunk_mb": 5, "record_batch_size": 2,
+                                                    "transfer_workers": 1})
     return base.model_copy(update={"inspection": inspection})
 
 
@@ -106,8 +107,11 @@ def test_transfer_verifies_writes_manifest_and_a_rerun_sends_nothing(records, tm
                                    for k in ("image", "label")]
 
 
-def test_crash_between_upload_and_record_then_retry_sends_each_object_once(records, tmp_path, config, s3):
+@pytest.mark.parametrize("workers", [1, 4])
+def test_crash_between_upload_and_record_then_retry_sends_each_object_once(records, tmp_path, config, s3, workers):
     seed_passed_items(records, tmp_path, SPECS)
+    config = config.model_copy(update={"inspection": config.inspection.model_copy(
+        update={"transfer_workers": workers})})
     server = _server(config, s3)
     calls = []
 
@@ -120,11 +124,12 @@ def test_crash_between_upload_and_record_then_retry_sends_each_object_once(recor
         transfer_passed(records, config, server, batch_id="b1", hooks=TransferHooks(before_record=db_write_crashes))
     records.rollback()
     assert len(_transfers(records)) == 2  # one batch (record_batch_size=2) made it
-    uploaded_before_crash = [k for k in s3.puts]
-    assert len(uploaded_before_crash) == 4
+    uploaded_before_crash = len(s3.puts)
+    assert uploaded_before_crash == (4 if workers == 1 else 6)  # threads had sent the third item already
 
     retry = transfer_passed(records, config, server, batch_id="b1")
-    assert retry.actions == {"skipped": 2, "recovered": 2, "uploaded": 2}
+    expected = {"skipped": 2, "recovered": uploaded_before_crash - 2, "uploaded": 6 - uploaded_before_crash}
+    assert retry.actions == {k: v for k, v in expected.items() if v}
     data_puts = [k for k in s3.puts if "_manifests/" not in k]
     assert len(data_puts) == 6 and len(set(data_puts)) == 6  # every object uploaded exactly once over both tries
     assert len([k for k in _keys(s3, server) if "_manifests/" not in k]) == 6

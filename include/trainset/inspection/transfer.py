@@ -9,8 +9,9 @@ Every object is keyed by item, kind and content hash (``transfers`` is UNIQUE on
    and compare size and checksum (the composite checksum for multipart uploads, computed the same way locally).
    A mismatch or a transient error is retried with exponential backoff up to ``inspection.max_attempts``.
 
-Records are written in batches (``record_batch_size``) and committed, so a crash loses at most one batch of
-records, which the next run recovers through step 2 without sending anything twice.  After the objects, the
+Items are sent by ``transfer_workers`` threads; records are written in batches (``record_batch_size``) and
+committed from the calling thread, so a crash loses only records of objects already on the server, which the
+next run recovers through step 2 without sending anything twice.  After the objects, the
 run's manifest (CSV + JSON: item, object key, size, sha256, time) goes into the bucket and into the DB.
 """
 
@@ -21,14 +22,16 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import itertools
 import json
 import logging
 import re
 import shutil
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -347,14 +350,14 @@ def _objects_for(item: PassedItem, config: ProjectConfig, tmp: Path, source_clie
 # The run
 
 
-def _recorded(conn, objs: list[ServerObject]) -> dict[tuple[str, str, str], dict]:
-    if not objs:
+def _recorded_for(conn, item_keys: list[str]) -> dict[tuple[str, str, str], dict]:
+    """What the DB says was sent for these items, keyed by (item, kind, sha256)."""
+    if not item_keys:
         return {}
     with conn.cursor() as cur:
         rows = db.fetch_dicts(cur, """
             SELECT item_key, kind, sha256, object_uri, status, attempts FROM transfers
-            WHERE (item_key, kind, sha256) IN (SELECT * FROM unnest(%s::text[], %s::text[], %s::text[]))""",
-            ([o.item_key for o in objs], [o.kind for o in objs], [o.sha256 for o in objs]))
+            WHERE item_key = ANY(%s) AND kind IN ('image', 'label')""", (item_keys,))
     return {(r["item_key"], r["kind"], r["sha256"].strip()): r for r in rows}
 
 
@@ -396,33 +399,57 @@ def transfer_passed(conn, config: ProjectConfig, server: InspectionServer, *, ba
     conn.commit()
     items = passed_items(conn, item_keys)
     result.items = len(items)
+    recorded = _recorded_for(conn, [i.item_key for i in items])
     pending: list[ServerObject] = []
     tmp = Path(tempfile.mkdtemp(prefix="trainset-transfer-"))
+
+    def process(item: PassedItem) -> tuple[list[ServerObject], str | None]:
+        """Hash, send and verify one item's objects (in a worker thread; no DB access here)."""
+        item_tmp = tmp / hashlib.sha256(item.item_key.encode()).hexdigest()[:16]
+        item_tmp.mkdir()
+        done: list[ServerObject] = []
+        try:
+            for obj in _objects_for(item, config, item_tmp, source_client):
+                _send_one(server, obj, recorded.get((obj.item_key, obj.kind, obj.sha256)), hooks)
+                done.append(obj)
+            return done, None
+        except (TransferError, OSError, ValueError) as err:
+            # One bad item never stops the batch; what was not verified is tried again next run.
+            return done, str(err)
+        finally:
+            shutil.rmtree(item_tmp, ignore_errors=True)
+
+    # Items are sent by a few threads (round trips dominate); results are taken in order and recorded in batches
+    # from this thread only, so the DB connection is never shared.
+    workers = config.inspection.transfer_workers
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="transfer")
+    in_flight: deque = deque()
+    queue = iter(items)
     try:
-        for item in items:
-            item_tmp = tmp / hashlib.sha256(item.item_key.encode()).hexdigest()[:16]
-            item_tmp.mkdir()
-            try:
-                objs = _objects_for(item, config, item_tmp, source_client)
-                recorded = _recorded(conn, objs)
-                for obj in objs:
-                    _send_one(server, obj, recorded.get((obj.item_key, obj.kind, obj.sha256)), hooks)
-                    result.actions[obj.action] += 1
-                    if obj.action in ("uploaded", "resent"):
-                        result.bytes_sent += obj.size
-                    if obj.action != "skipped":
-                        pending.append(obj)
-            except (TransferError, OSError, ValueError) as err:
-                # One bad item never stops the batch; it stays unsent and is tried again next run.
-                log.error("transfer of %s failed: %s", item.item_key, err)
-                result.failed.append((item.item_key, str(err)))
+        # A window of ``workers`` items in flight: the sends never run far ahead of the records.
+        for item in itertools.islice(queue, workers):
+            in_flight.append((item, pool.submit(process, item)))
+        while in_flight:
+            item, future = in_flight.popleft()
+            objs, error = future.result()
+            if (following := next(queue, None)) is not None:
+                in_flight.append((following, pool.submit(process, following)))
+            if error is not None:
+                log.error("transfer of %s failed: %s", item.item_key, error)
+                result.failed.append((item.item_key, error))
+            for obj in objs:
+                result.actions[obj.action] += 1
+                if obj.action in ("uploaded", "resent"):
+                    result.bytes_sent += obj.size
+                if obj.action != "skipped":
+                    pending.append(obj)
             if len(pending) >= config.inspection.record_batch_size:
                 _record(conn, server, pending, batch_id, hooks)
                 pending = []
-            shutil.rmtree(item_tmp, ignore_errors=True)
         _record(conn, server, pending, batch_id, hooks)
         write_manifest(conn, server, batch_id, tmp, result)
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(tmp, ignore_errors=True)
     result.seconds = time.monotonic() - started
     with conn.cursor() as cur:
