@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "trainset.commands.validate",
     "trainset.commands.show",
     "trainset.commands.json_dump",
+    "trainset.commands.report",
     "trainset.commands.expectations",
 )
 

@@ -133,3 +133,17 @@ def test_ratios_within_tolerance_for_singletons(n, seed):
     for split, ratio in RATIOS.items():
         share = sum(1 for s in plan.assignment.values() if s == split) / n
         assert abs(share - ratio) <= allowed, (split, share, allowed)
+
+
+def test_payload_adapter_reads_annotate_intakes_model():
+    from trainset.annotate.model import LabelItem, LabelObject
+
+    label = LabelItem(item_key="TS_person_1", source_format="yolo", source_uri="file:///u/x.txt", label_stem="x",
+                      id_scope="x", normalized=True, width=200, height=100,
+                      objects=[LabelObject(id="1", category="person", bbox=[0.1, 0.2, 0.5, 0.5])])
+    objs = objects_from_payload(label.model_dump(mode="json"))
+    assert objs[0].class_name == "person" and objs[0].bbox == (20.0, 20.0, 100.0, 50.0)
+    label = label.model_copy(update={"normalized": False, "objects": [
+        LabelObject(id="7", category="food", points=[[1, 1], [9, 1], [9, 7]], attributes={"k": "v"})]})
+    objs = objects_from_payload(label.model_dump(mode="json"))
+    assert objs[0].bbox == (1.0, 1.0, 8.0, 6.0) and objs[0].object_id == "7" and objs[0].attributes == {"k": "v"}

@@ -67,10 +67,19 @@ def _polygon(obj: dict) -> tuple[tuple[float, float], ...] | None:
     return None
 
 
-def objects_from_payload(payload: dict | None) -> tuple[LabeledObject, ...]:
-    """The labeled objects of a canonical annotation (annotate-intake's model)."""
+def objects_from_payload(payload: dict | None, width: int | None = None,
+                         height: int | None = None) -> tuple[LabeledObject, ...]:
+    """The labeled objects of a canonical annotation: annotate-intake's ``LabelItem`` dump (``objects`` with
+    ``category``/``bbox``/``points``) or its project JSON (``annotations``).  Relative YOLO coordinates
+    (``normalized``) are scaled to pixels with the image size."""
     if not payload:
         return ()
+    sx = sy = 1.0
+    if payload.get("normalized"):
+        w, h = width or payload.get("width"), height or payload.get("height")
+        if not (w and h):
+            return ()
+        sx, sy = float(w), float(h)
     raw = payload.get("objects")
     if raw is None:
         raw = payload.get("annotations", [])
@@ -78,6 +87,10 @@ def objects_from_payload(payload: dict | None) -> tuple[LabeledObject, ...]:
     for i, obj in enumerate(raw or []):
         box = _bbox(obj)
         polygon = _polygon(obj)
+        if box is not None:
+            box = (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
+        if polygon is not None:
+            polygon = tuple((x * sx, y * sy) for x, y in polygon)
         if box is None and polygon:
             xs, ys = [p[0] for p in polygon], [p[1] for p in polygon]
             box = (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
@@ -156,12 +169,13 @@ def load_passed_items(conn, item_keys: Iterable[str] | None = None) -> list[Data
         payload = r["payload"] or {}
         image = payload.get("image") or {}
         f = facts.get(r["image_id"], {})
+        width = int(r["width"] or image.get("width") or payload.get("width") or 0)
+        height = int(r["height"] or image.get("height") or payload.get("height") or 0)
         items.append(DatasetItem(
             item_key=r["item_key"], image_id=r["image_id"], file_name=_file_name(r),
             class_name=r["class_name"] or "", location=r["location"],
-            width=int(r["width"] or image.get("width") or payload.get("width") or 0),
-            height=int(r["height"] or image.get("height") or payload.get("height") or 0),
+            width=width, height=height,
             sha256=(r["sha256"] or "").strip(), capture_time=r["capture_time"], camera=f.get("camera"),
             phash=f.get("phash"), worker_id=r["worker_id"], annotation_id=r["annotation_id"],
-            objects=objects_from_payload(payload), payload=payload))
+            objects=objects_from_payload(payload, width, height), payload=payload))
     return items

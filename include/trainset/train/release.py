@@ -290,8 +290,8 @@ def release_check_rows(storage: Storage, name: str) -> list[dict]:
     Columns not relevant to a row are None (GX ignores nulls), so one table carries every check."""
     manifest = read_manifest(storage, name)
     rows: list[dict] = []
-    blank = {"file_exists": None, "sha256_matches": None, "split_count": None, "ratio_excess": None,
-             "missing_classes": None}
+    blank = {"file_exists": None, "sha256_matches": None, "split_count": None, "ratio_deviation": None,
+             "allowed_deviation": None, "missing_classes": None}
     listed = {f["path"] for f in manifest["files"]}
     for f in manifest["files"]:
         key = f"{name}/{f['path']}"
@@ -329,7 +329,7 @@ def release_check_rows(storage: Storage, name: str) -> list[dict]:
         possible = [c for c, n in manifest["class_groups"].items() if n >= len(active)] if ratio > 0 else []
         missing = [c for c in possible if class_split[(c, split)] == 0]
         rows.append({**blank, "check_id": f"split:{split}", "kind": "split",
-                     "ratio_excess": round(max(0.0, abs(share - ratio) - allowed), 6),
+                     "ratio_deviation": round(abs(share - ratio), 6), "allowed_deviation": allowed,
                      "missing_classes": len(missing)})
     return rows
 
@@ -344,8 +344,8 @@ def verify_release(storage: Storage, name: str) -> list[str]:
             problems.append(f"{r['check_id']}: checksum differs or file not in the manifest")
         if r["split_count"] is not None and r["split_count"] != 1:
             problems.append(f"{r['check_id']}: in {r['split_count']} splits")
-        if r["ratio_excess"]:
-            problems.append(f"{r['check_id']}: ratio off by {r['ratio_excess']} beyond tolerance")
+        if r["ratio_deviation"] is not None and r["ratio_deviation"] > r["allowed_deviation"]:
+            problems.append(f"{r['check_id']}: share off by {r['ratio_deviation']} (allowed {r['allowed_deviation']})")
         if r["missing_classes"]:
             problems.append(f"{r['check_id']}: {r['missing_classes']} class(es) missing")
     return problems

@@ -50,11 +50,11 @@ def seed_inspected_items(conn, warehouse: Path, per_class: dict[str, int], *, se
         passed: list[str] = []
         start = dt.datetime.combine(day, dt.time(9, 0), tzinfo=dt.UTC)
         seq = 0
-        for class_name, n in per_class.items():
+        for class_index, (class_name, n) in enumerate(per_class.items()):
             for k in range(n):
                 seq += 1
                 session, pos = divmod(k, session_size)
-                when = start + dt.timedelta(hours=seq * 3 + session, minutes=pos)
+                when = start + dt.timedelta(days=class_index, hours=session, minutes=pos)
                 width, height = rng.choice([(96, 64), (80, 80), (64, 96), (120, 72)])
                 boxes = []
                 for _ in range(rng.randint(1, 3)):

@@ -1,0 +1,245 @@
+"""The PM's reports: the progress table (per day, class, stage and worker) as CSV and XLSX, the day's key
+numbers, the daily e-mail's body, and exports of the ad-hoc analysis views.
+
+Views (SQL, ``include/sql/migrations/0500_train.sql``) answer the common questions; ``export_view`` writes any
+of them to CSV or XLSX (``python -m trainset report export VIEW --out FILE``).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import html
+import io
+from collections.abc import Sequence
+from decimal import Decimal
+from pathlib import Path
+
+from trainset.db import fetch_dicts
+
+# The views a PM or data engineer may export, with what each answers.
+VIEWS: dict[str, str] = {
+    "report_progress": "items per day, stage, class and worker, with passed/failed and the pass rate",
+    "v_progress_per_class": "where each class stands: collected, refined, annotated, inspected, released",
+    "v_rejection_reasons_per_day": "rejections per day, stage and reason code",
+    "v_worker_throughput": "per worker and day: assigned, uploaded, first-inspection and server failure rates",
+    "v_release_splits": "releases with items, classes and groups per split",
+}
+
+
+def _plain(value):
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.replace(tzinfo=None)  # Excel has no time zones; values are UTC as stored
+    return value
+
+
+def view_table(conn, view: str, *, day_from: dt.date | None = None,
+               day_to: dt.date | None = None) -> tuple[list[str], list[dict]]:
+    """(column names, rows) of one of ``VIEWS``, optionally limited to a day range (views with a ``day``)."""
+    if view not in VIEWS:
+        raise ValueError(f"unknown view {view!r}; known: {', '.join(VIEWS)}")
+    where, params = [], []
+    with conn.cursor() as cur:
+        cur.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s", (view,))
+        if "day" in {r[0] for r in cur.fetchall()}:
+            if day_from:
+                where.append("day >= %s")
+                params.append(day_from)
+            if day_to:
+                where.append("day <= %s")
+                params.append(day_to)
+        # The view name comes from the fixed VIEWS mapping, never from free text.
+        cur.execute(f"SELECT * FROM {view}" + (" WHERE " + " AND ".join(where) if where else ""), params)
+        columns = [d[0] for d in cur.description]
+        rows = [{c: _plain(v) for c, v in zip(columns, row, strict=True)} for row in cur.fetchall()]
+    return columns, rows
+
+
+def view_rows(conn, view: str, **filters) -> list[dict]:
+    return view_table(conn, view, **filters)[1]
+
+
+def rows_to_csv(rows: Sequence[dict], columns: Sequence[str] | None = None) -> bytes:
+    columns = list(columns or (rows[0].keys() if rows else []))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    # UTF-8 with BOM: Excel (Korean locale) opens Hangul correctly only with it.
+    return b"\xef\xbb\xbf" + buf.getvalue().encode("utf-8")
+
+
+def rows_to_xlsx(sheets: dict[str, Sequence[dict]], columns: dict[str, Sequence[str]] | None = None) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    for title, rows in sheets.items():
+        ws = wb.create_sheet(title[:31])
+        names = list((columns or {}).get(title) or (rows[0].keys() if rows else ["(no rows)"]))
+        ws.append(names)
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+        for row in rows:
+            ws.append([row.get(c) for c in names])
+        ws.freeze_panes = "A2"
+        for idx, column in enumerate(names, 1):
+            width = max([len(str(column))] + [len(str(r.get(column) or "")) for r in rows[:500]])
+            ws.column_dimensions[ws.cell(1, idx).column_letter].width = min(40, width + 2)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def export_view(conn, view: str, out: Path, **filters) -> int:
+    """Write a view to ``out`` (.csv or .xlsx by suffix); returns the number of rows."""
+    columns, rows = view_table(conn, view, **filters)
+    suffix = out.suffix.lower()
+    if suffix == ".csv":
+        data = rows_to_csv(rows, columns)
+    elif suffix == ".xlsx":
+        data = rows_to_xlsx({view: rows}, {view: columns})
+    else:
+        raise ValueError(f"{out}: use a .csv or .xlsx file name")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".tmp-{out.name}")
+    tmp.write_bytes(data)
+    tmp.replace(out)
+    return len(rows)
+
+
+def key_numbers(conn, day: dt.date, *, syntax_target: float | None = None) -> dict:
+    """The day's headline numbers, and the project totals so far."""
+    with conn.cursor() as cur:
+        r = fetch_dicts(cur, """
+            SELECT
+              (SELECT count(*) FROM images WHERE received_at::date = %(d)s) AS collected_today,
+              (SELECT count(*) FROM images) AS collected_total,
+              (SELECT count(*) FROM images WHERE dataset_name IS NOT NULL) AS refined_total,
+              (SELECT count(*) FROM assignments WHERE work_date = %(d)s) AS assigned_today,
+              (SELECT count(*) FROM assignments WHERE work_date = %(d)s AND status <> 'assigned') AS uploaded_today,
+              (SELECT count(*) FROM inspections WHERE round IN ('first', 'second') AND inspected_on = %(d)s)
+                  AS first_inspected_today,
+              (SELECT count(*) FROM inspections WHERE round IN ('first', 'second') AND inspected_on = %(d)s
+                  AND verdict = 'pass') AS first_passed_today,
+              (SELECT count(*) FROM inspections WHERE round = 'server' AND inspected_on = %(d)s) AS server_inspected_today,
+              (SELECT count(*) FROM inspections WHERE round = 'server' AND inspected_on = %(d)s AND verdict = 'pass')
+                  AS server_passed_today,
+              (SELECT count(*) FROM quarantine WHERE created_at::date = %(d)s) AS quarantined_today,
+              (SELECT count(DISTINCT item_key) FROM release_items) AS released_items_total,
+              (SELECT count(*) FROM releases) AS releases_total
+            """, {"d": day})[0]
+        syntax = fetch_dicts(cur, """
+            SELECT count(*) AS n, count(*) FILTER (WHERE NOT (reason_codes && %s::text[])) AS ok
+            FROM inspections WHERE round = 'first' AND inspected_on = %s""", (sorted(_syntax_reasons()), day))[0]
+    out = {k: int(v) for k, v in r.items()}
+    out["syntax_accuracy_today"] = round(syntax["ok"] / syntax["n"], 4) if syntax["n"] else None
+    out["first_pass_rate_today"] = (round(out["first_passed_today"] / out["first_inspected_today"], 4)
+                                    if out["first_inspected_today"] else None)
+    out["server_pass_rate_today"] = (round(out["server_passed_today"] / out["server_inspected_today"], 4)
+                                     if out["server_inspected_today"] else None)
+    if syntax_target is not None:
+        out["syntax_accuracy_target"] = syntax_target
+    return out
+
+
+def _syntax_reasons() -> frozenset[str]:
+    from trainset.annotate.model import SYNTAX_REASONS
+
+    return SYNTAX_REASONS
+
+
+def annotation_data_to_csv(conn, out_dir: Path, day: dt.date, *, syntax_target: float | None = None) -> dict:
+    """The PM's progress table up to ``day`` as CSV and XLSX (the XLSX adds the key numbers and the analysis
+    views as sheets). Returns the file paths, the key numbers and the row count."""
+    progress = view_rows(conn, "report_progress", day_to=day)
+    numbers = key_numbers(conn, day, syntax_target=syntax_target)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path = out_dir / f"progress_{day:%Y%m%d}.csv"
+    xlsx_path = out_dir / f"progress_{day:%Y%m%d}.xlsx"
+    csv_path.write_bytes(rows_to_csv(progress, ["day", "stage", "class_name", "worker_id", "items", "passed",
+                                                "failed", "pass_rate"]))
+    sheets = {
+        "summary": [{"figure": k, "value": v} for k, v in numbers.items()],
+        "progress": progress,
+        "per_class": view_rows(conn, "v_progress_per_class"),
+        "rejections": view_rows(conn, "v_rejection_reasons_per_day", day_to=day),
+        "workers": view_rows(conn, "v_worker_throughput", day_to=day),
+    }
+    xlsx_path.write_bytes(rows_to_xlsx(sheets))
+    return {"csv": csv_path, "xlsx": xlsx_path, "key_numbers": numbers, "rows": len(progress)}
+
+
+def _pct(v) -> str:
+    return "n/a" if v is None else f"{v * 100:.1f}%"
+
+
+def report_subject(project_name: str, day: dt.date) -> str:
+    return f"[trainset] {project_name} — daily report {day.isoformat()}"
+
+
+def report_html(project_name: str, day: dt.date, numbers: dict, *, attachments: Sequence[str] = ()) -> str:
+    rows = [
+        ("collected today / total", f"{numbers['collected_today']} / {numbers['collected_total']}"),
+        ("refined (total)", numbers["refined_total"]),
+        ("labeling: uploaded / assigned today", f"{numbers['uploaded_today']} / {numbers['assigned_today']}"),
+        ("first inspection today: passed / inspected",
+         f"{numbers['first_passed_today']} / {numbers['first_inspected_today']} "
+         f"({_pct(numbers['first_pass_rate_today'])})"),
+        ("구문 정확성 today", _pct(numbers["syntax_accuracy_today"])
+         + (f" (target ≥ {_pct(numbers['syntax_accuracy_target'])})" if "syntax_accuracy_target" in numbers else "")),
+        ("inspection (검수) today: passed / inspected",
+         f"{numbers['server_passed_today']} / {numbers['server_inspected_today']} "
+         f"({_pct(numbers['server_pass_rate_today'])})"),
+        ("quarantined today", numbers["quarantined_today"]),
+        ("released items / releases (total)", f"{numbers['released_items_total']} / {numbers['releases_total']}"),
+    ]
+    body = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>" for k, v in rows)
+    files = "".join(f"<li>{html.escape(a)}</li>" for a in attachments)
+    return (f"<h2>{html.escape(project_name)} — {day.isoformat()}</h2>"
+            f"<table border='1' cellpadding='4' style='border-collapse:collapse'>{body}</table>"
+            + (f"<p>Attached: the progress table per day, class, stage and worker:</p><ul>{files}</ul>" if files else ""))
+
+
+def send_daily_report(conn, send, *, day: dt.date, recipients: Sequence[str], subject: str, html_body: str,
+                      files: Sequence[Path]) -> dict:
+    """Send the day's report once: the ``notifications`` row (dedupe key ``daily_report:<day>``) makes a re-run
+    of the same day a no-op; a failed send is recorded with its error and raised (the task retries)."""
+    import json
+
+    key = f"daily_report:{day.isoformat()}"
+    if not recipients:
+        return {"status": "skipped", "reason": "report.recipients is empty", "dedupe_key": key}
+    with conn.cursor() as cur:
+        cur.execute("""INSERT INTO notifications (dedupe_key, channel, recipient, payload) VALUES (%s, 'email', %s, %s)
+                       ON CONFLICT (dedupe_key) DO NOTHING""",
+                    (key, ", ".join(recipients), json.dumps({"subject": subject, "files": [p.name for p in files]})))
+        cur.execute("SELECT status FROM notifications WHERE dedupe_key = %s FOR UPDATE", (key,))
+        if cur.fetchone()[0] == "sent":
+            conn.commit()
+            return {"status": "already_sent", "dedupe_key": key}
+        try:
+            send(list(recipients), subject, html_body, [str(p) for p in files])
+        except Exception as err:
+            cur.execute("UPDATE notifications SET status = 'failed', attempts = attempts + 1, last_error = %s "
+                        "WHERE dedupe_key = %s", (str(err)[:500], key))
+            conn.commit()
+            raise
+        cur.execute("UPDATE notifications SET status = 'sent', attempts = attempts + 1, sent_at = now(), "
+                    "last_error = NULL WHERE dedupe_key = %s", (key,))
+    conn.commit()
+    return {"status": "sent", "dedupe_key": key, "recipients": list(recipients)}
+
+
+def record_daily_report(conn, day: dt.date, file_uris: Sequence[str], numbers: dict) -> None:
+    import json
+
+    with conn.cursor() as cur:
+        cur.execute("""INSERT INTO daily_reports (report_day, file_uris, key_numbers) VALUES (%s, %s, %s)
+                       ON CONFLICT (report_day) DO UPDATE SET file_uris = EXCLUDED.file_uris,
+                           key_numbers = EXCLUDED.key_numbers, created_at = now()""",
+                    (day, list(file_uris), json.dumps(numbers)))
+    conn.commit()
