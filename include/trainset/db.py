@@ -34,7 +34,7 @@ def dsn_from_airflow_conn_env(var: str = "AIRFLOW_CONN_TRAINSET_DB") -> str | No
         port, schema = u.port, u.path.lstrip("/")
         if u.netloc and "%2f" in u.netloc.lower():  # socket directory encoded in the host part
             host = unquote(u.netloc.rsplit("@", 1)[-1].split(":")[0])
-    auth = quote(login) + (":" + quote(password) if password else "") + "@" if login else ""
+    auth = quote(login, safe="") + (":" + quote(password, safe="") if password else "") + "@" if login else ""
     netloc = "" if host.startswith("/") else host + (f":{port}" if port else "")
     dsn = f"postgresql://{auth}{netloc}/{schema}"
     if host.startswith("/"):
