@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "trainset.commands.json_dump",
     "trainset.commands.report",
     "trainset.commands.expectations",
+    "trainset.commands.refine",
 )
 
 

@@ -8,7 +8,8 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
-# Below this many items per worker, starting processes costs more than it saves.
+# Starting a worker (a fresh interpreter importing numpy, OpenCV, Pillow, maybe the models) costs ~1-3 s, so a
+# pool pays only when each worker gets at least this much work: many cheap items, or a few expensive ones.
 MIN_ITEMS_PER_WORKER = 4
 
 
@@ -17,10 +18,10 @@ def worker_count(configured: int) -> int:
 
 
 def pool_map(fn: Callable, items: Iterable, *, workers: int, initializer: Callable | None = None,
-             initargs: tuple = ()) -> Iterator:
+             initargs: tuple = (), min_items_per_worker: int = MIN_ITEMS_PER_WORKER) -> Iterator:
     """``map(fn, items)`` in order, on up to ``workers`` processes."""
     items = list(items)
-    n = min(worker_count(workers), max(1, len(items) // MIN_ITEMS_PER_WORKER))
+    n = min(worker_count(workers), max(1, len(items) // max(1, min_items_per_worker)))
     if n <= 1:
         if initializer is not None:
             initializer(*initargs)
