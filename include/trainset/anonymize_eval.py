@@ -151,6 +151,7 @@ def evaluate(cases: list[Case], detectors: Detectors) -> tuple[dict, list[CaseRe
     """Run the detectors over every case; the summary figures and the per-photo results."""
     results = []
     start_timings = dict(detectors.timings)
+    start_cpu = dict(detectors.cpu_timings)
     start_images = detectors.images
     for case in cases:
         rgb = load_rgb(case.path)
@@ -173,6 +174,10 @@ def evaluate(cases: list[Case], detectors: Detectors) -> tuple[dict, list[CaseRe
         "ms_per_image": {
             key: round(1000 * (value - start_timings.get(key, 0.0)) / max(images, 1), 1)
             for key, value in detectors.timings.items()
+        },
+        "cpu_ms_per_image": {
+            key: round(1000 * (value - start_cpu.get(key, 0.0)) / max(images, 1), 1)
+            for key, value in detectors.cpu_timings.items()
         },
     }
     summary["face_recall"] = round(summary["faces_masked"] / max(summary["faces_listed"], 1), 4)
