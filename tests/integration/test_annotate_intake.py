@@ -201,3 +201,34 @@ def test_work_date_is_the_runs_date_in_the_project_time_zone():
     at = dt.datetime(2026, 3, 16, 15, 30, tzinfo=dt.UTC)  # 00:30 on the 17th in Seoul
     assert resolve_work_date("", {"dag_run": SimpleNamespace(run_after=at)}, config) == dt.date(2026, 3, 17)
     assert resolve_work_date("2026-03-10", {"dag_run": SimpleNamespace(run_after=at)}, config) == dt.date(2026, 3, 10)
+
+
+def test_missing_upload_notice_survives_a_slack_outage(records):
+    from trainset.annotate.service import notify_missing
+
+    config = get_config()
+    report = {"choi": {"name": "최도윤", "slack_user_id": "U0TESTCHOI", "assigned": 2, "uploaded": 0,
+                       "missing": ["TS_food_20260314_000001", "TS_food_20260314_000002"]},
+              "yoon": {"name": "윤하은", "slack_user_id": None, "assigned": 1, "uploaded": 0,
+                       "missing": ["TS_person_20260314_000003"]},
+              "kim": {"name": "김민지", "slack_user_id": "U0TESTKIM", "assigned": 3, "uploaded": 3, "missing": []}}
+    sent: list[tuple[str, str]] = []
+
+    def down(channel, text):
+        raise ConnectionError("slack is down")
+
+    with pytest.raises(ConnectionError):
+        notify_missing(records, config, DAY, report, down)
+    with records.cursor() as cur:
+        cur.execute("SELECT recipient, status, attempts, last_error FROM notifications ORDER BY 1")
+        assert cur.fetchall() == [("U0TESTCHOI", "failed", 1, "slack is down")]
+    # The retry sends what failed and the rest, each once; a further run sends nothing.
+    result = notify_missing(records, config, DAY, report, lambda c, t: sent.append((c, t)))
+    assert result["sent"] == ["choi", "yoon"]
+    assert [c for c, _ in sent] == ["U0TESTCHOI", config.slack.labeling]  # no Slack id: the team channel
+    assert "TS_food_20260314_000002" in sent[0][1] and "미제출 2건" in sent[0][1]
+    notify_missing(records, config, DAY, report, lambda c, t: sent.append((c, t)))
+    assert len(sent) == 2
+    with records.cursor() as cur:
+        cur.execute("SELECT recipient, status, attempts FROM notifications ORDER BY 1")
+        assert cur.fetchall() == [("#trainset-labeling", "sent", 1), ("U0TESTCHOI", "sent", 2)]

@@ -28,30 +28,32 @@ SILENT_WORKERS = ("choi",)
 WORKER_FORMATS = {"park": "coco", "yoon": "yolo_zip"}  # everyone else: the project's per-item JSON
 
 # defect -> the reason codes the first inspection must record (after remedies; [] = repaired and passed).
+# Ordered so that a small day (the demo's) still meets every category: syntax, geometry, taxonomy, metadata,
+# duplicates, pairing and the refinement remedies.
 DEFECTS: dict[str, list[str]] = {
     "invalid_json": ["invalid_json"],
-    "invalid_utf8": ["invalid_utf8"],
-    "schema_missing_key": ["schema_missing_key"],
-    "schema_wrong_type": ["schema_wrong_type"],
-    "schema_bad_enum": ["schema_bad_enum"],
     "outside_image": ["outside_image"],
-    "box_non_positive": ["box_non_positive"],
-    "box_too_small": ["box_too_small"],
-    "polygon_too_few_points": ["polygon_too_few_points"],
-    "polygon_zero_area": ["polygon_zero_area"],
-    "polygon_self_intersecting": ["polygon_self_intersecting"],
     "unknown_class": ["unknown_class"],
-    "unknown_attribute": ["unknown_attribute"],
-    "unknown_attribute_value": ["unknown_attribute_value"],
-    "capture_date_format": ["capture_date_format"],
     "capture_date_future": ["capture_date_future"],
     "duplicate_object": ["duplicate_object"],
-    "duplicate_annotation_id": ["duplicate_annotation_id"],
-    "stem_mismatch": ["stem_mismatch"],  # a name that is not the image's original name: not repairable
-    "image_size_mismatch": ["image_size_mismatch"],  # not one scale: not repairable
     "prerename_file_name": [],  # label file named after the original photo: repaired (original_name)
-    "prerename_image_field": [],  # image.file_name = original name: repaired (original_name)
+    "schema_missing_key": ["schema_missing_key"],
+    "box_too_small": ["box_too_small"],
+    "unknown_attribute_value": ["unknown_attribute_value"],
+    "duplicate_annotation_id": ["duplicate_annotation_id"],
     "resized_after_labeling": [],  # labeled on the 2x original: repaired (rescale)
+    "stem_mismatch": ["stem_mismatch"],  # a name that is not the image's original name: not repairable
+    "polygon_self_intersecting": ["polygon_self_intersecting"],
+    "capture_date_format": ["capture_date_format"],
+    "invalid_utf8": ["invalid_utf8"],
+    "image_size_mismatch": ["image_size_mismatch"],  # not one scale: not repairable
+    "prerename_image_field": [],  # image.file_name = original name: repaired (original_name)
+    "schema_wrong_type": ["schema_wrong_type"],
+    "box_non_positive": ["box_non_positive"],
+    "unknown_attribute": ["unknown_attribute"],
+    "polygon_too_few_points": ["polygon_too_few_points"],
+    "schema_bad_enum": ["schema_bad_enum"],
+    "polygon_zero_area": ["polygon_zero_area"],
 }
 
 
