@@ -243,3 +243,26 @@ def record_daily_report(conn, day: dt.date, file_uris: Sequence[str], numbers: d
                            key_numbers = EXCLUDED.key_numbers, created_at = now()""",
                     (day, list(file_uris), json.dumps(numbers)))
     conn.commit()
+
+
+def demo_summary(conn) -> list[str]:
+    """The PM's lines about the newest daily report: where its files are and whether the e-mail went out."""
+    with conn.cursor() as cur:
+        rows = fetch_dicts(cur, "SELECT report_day, file_uris, key_numbers FROM daily_reports "
+                                "ORDER BY report_day DESC LIMIT 1")
+        if not rows:
+            return ["daily_report: no report built yet"]
+        r = rows[0]
+        sent = fetch_dicts(cur, "SELECT status, recipient, attempts FROM notifications WHERE dedupe_key = %s",
+                           (f"daily_report:{r['report_day'].isoformat()}",))
+    n = r["key_numbers"]
+    mail = (f"e-mailed to {sent[0]['recipient']} ({sent[0]['status']})" if sent
+            else "not e-mailed (no recipients configured)")
+    return [
+        f"daily_report {r['report_day']}: collected {n.get('collected_total')} images in total; first inspection "
+        f"{n.get('first_passed_today')}/{n.get('first_inspected_today')} passed, 검수 "
+        f"{n.get('server_passed_today')}/{n.get('server_inspected_today')} passed; 구문 정확성 "
+        f"{_pct(n.get('syntax_accuracy_today'))}",
+        f"  {mail}",
+        *[f"  file: {u}" for u in r["file_uris"]],
+    ]

@@ -99,7 +99,9 @@ def _save(plt, fig, path: Path) -> Path:
 
 def render_plots(out_dir: Path, items: Sequence[DatasetItem], plan: SplitPlan, class_names: Sequence[str],
                  rates: dict[str, list[tuple[dt.date, float, int]]]) -> dict[str, Path]:
+    import matplotlib.dates as mdates
     import numpy as np
+    from matplotlib.ticker import MaxNLocator
 
     splits = list(plan.ratios)
     plots: dict[str, Path] = {}
@@ -112,6 +114,7 @@ def render_plots(out_dir: Path, items: Sequence[DatasetItem], plan: SplitPlan, c
                   for c in class_names]
         ax.bar(x + k * width, counts, width, label=split)
     ax.set_xticks(x + width * (len(splits) - 1) / 2, class_names)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("images")
     ax.set_title("Class distribution per split")
     ax.legend()
@@ -136,6 +139,7 @@ def render_plots(out_dir: Path, items: Sequence[DatasetItem], plan: SplitPlan, c
     per_image = [len(i.objects) for i in items]
     top = max(per_image, default=0)
     ax.hist(per_image, bins=np.arange(-0.5, top + 1.5, 1), color="tab:orange", rwidth=0.85)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("boxes per image")
     ax.set_ylabel("images")
     ax.set_title("Boxes per image")
@@ -156,6 +160,8 @@ def render_plots(out_dir: Path, items: Sequence[DatasetItem], plan: SplitPlan, c
         if series:
             ax.plot([d for d, _, _ in series], [r * 100 for _, r, _ in series], marker="o", label=label)
     ax.set_ylim(0, 105)
+    ax.xaxis.set_major_locator(mdates.DayLocator(interval=max(1, len({d for s in rates.values() for d, _, _ in s}) // 10)))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
     ax.set_ylabel("pass rate (%)")
     ax.set_title("Pass rates over time")
     if any(rates.values()):

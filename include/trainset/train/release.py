@@ -30,7 +30,14 @@ from trainset.storage import Storage
 from trainset.train import balance as balance_mod
 from trainset.train import datacard, exports
 from trainset.train.items import DatasetItem, load_passed_items
-from trainset.train.split import SplitPlan, allowed_ratio_deviation, group_items, leak_check, split_items
+from trainset.train.split import (
+    SplitPlan,
+    allowed_ratio_deviation,
+    group_items,
+    leak_check,
+    ordered_splits,
+    split_items,
+)
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 MANIFEST = "manifest.json"
@@ -141,6 +148,11 @@ def plan_release(conn, config: ProjectConfig, *, name: str, run_id: str, ratios:
             "ratios": ratios, "seed": seed}
 
 
+def _in_split_order(ratios: dict[str, float]) -> dict[str, float]:
+    """jsonb does not keep key order; train, validation, test read better than alphabetical."""
+    return {s: ratios[s] for s in ordered_splits(ratios)}
+
+
 def _load_plan(conn, name: str) -> tuple[dict, SplitPlan]:
     with conn.cursor() as cur:
         builds = fetch_dicts(cur, "SELECT * FROM release_builds WHERE release_name = %s", (name,))
@@ -151,7 +163,7 @@ def _load_plan(conn, name: str) -> tuple[dict, SplitPlan]:
     build = builds[0]
     plan = SplitPlan(assignment={r["item_key"]: r["split"] for r in rows},
                      groups={r["item_key"]: r["group_key"] for r in rows},
-                     ratios=build["params"]["ratios"], seed=build["seed"])
+                     ratios=_in_split_order(build["params"]["ratios"]), seed=build["seed"])
     per: dict[str, Counter] = {s: Counter() for s in plan.ratios}
     build["_rows"] = rows
     plan.counts = {s: dict(c) for s, c in per.items()}
@@ -246,7 +258,7 @@ def publish_release(conn, config: ProjectConfig, *, name: str, run_id: str, stor
         manifest = {
             "release": name, "version": build["version"], "project": config.project.code, "run_id": run_id,
             "created_at": build["created_at"].isoformat(timespec="seconds"), "seed": build["seed"],
-            "params": build["params"], "counts": counts, "leak_check": build["leak_check"],
+            "params": {**build["params"], "ratios": plan.ratios}, "counts": counts, "leak_check": build["leak_check"],
             "class_groups": _class_groups(items, plan), "config": config.model_dump(mode="json"), "files": files,
         }
         manifest_bytes = exports._json_bytes(manifest)

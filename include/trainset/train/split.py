@@ -96,7 +96,7 @@ class SplitPlan:
         return sorted(k for k, s in self.assignment.items() if s == split)
 
 
-def _ordered_splits(ratios: dict[str, float]) -> list[str]:
+def ordered_splits(ratios: dict[str, float]) -> list[str]:
     known = [s for s in SPLIT_ORDER if s in ratios]
     return known + sorted(s for s in ratios if s not in SPLIT_ORDER)
 
@@ -106,7 +106,7 @@ def split_items(items: Sequence[DatasetItem], ratios: dict[str, float], seed: in
     if not ratios or any(v < 0 for v in ratios.values()) or abs(sum(ratios.values()) - 1.0) > 1e-6:
         raise ValueError(f"split ratios must be non-negative and sum to 1, got {ratios}")
     groups = groups if groups is not None else {i.item_key: i.item_key for i in items}
-    splits = _ordered_splits(ratios)
+    splits = ordered_splits(ratios)
     active = [s for s in splits if ratios[s] > 0]
     members: dict[str, list[DatasetItem]] = defaultdict(list)
     for item in items:
