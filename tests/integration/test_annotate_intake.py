@@ -191,6 +191,20 @@ def test_annotate_intake_day(annotate_env, run_dag):
     assert _snapshot(conn) == before
     assert str(dry.get_task_instance("labeling_validation.validate_schema").state) == "skipped"
 
+    # The next working day, the rework queue goes back to each item's labeler first (as 'rework').
+    from trainset.annotate.service import distribute_day
+
+    nxt = distribute_day(conn, config, labeling, dt.date(2026, 3, 17))
+    conn.commit()
+    with conn.cursor() as cur:
+        cur.execute("""SELECT i.dataset_name, a.worker_id FROM assignments a JOIN images i USING (image_id)
+                       WHERE a.work_date = '2026-03-17' AND a.task_kind = 'rework'""")
+        reworked = {name.rsplit(".", 1)[0]: worker for name, worker in cur.fetchall()}
+        cur.execute("SELECT count(*) FROM rework_queue WHERE status = 'assigned' AND assigned_on = '2026-03-17'")
+        assert cur.fetchone()[0] == len(reworked) == nxt["rework"] > 0
+    owners = {r["item_key"]: r["worker_id"] for r in rework}
+    assert all(owners[k] == w for k, w in reworked.items())
+
 
 def test_work_date_is_the_runs_date_in_the_project_time_zone():
     from types import SimpleNamespace
