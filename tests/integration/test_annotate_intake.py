@@ -246,3 +246,28 @@ def test_missing_upload_notice_survives_a_slack_outage(records):
     with records.cursor() as cur:
         cur.execute("SELECT recipient, status, attempts FROM notifications ORDER BY 1")
         assert cur.fetchall() == [("#trainset-labeling", "sent", 1), ("U0TESTCHOI", "sent", 2)]
+
+
+def test_uploads_on_an_s3_prefix(s3_server):
+    """The labeling root may be an S3 prefix: listing per worker, zips and problems work the same."""
+    import zipfile
+
+    from trainset.annotate.service import _upload_workers
+    from trainset.annotate.uploads import read_upload, upload_prefix
+    from trainset.storage import open_storage
+
+    client = s3_server.client()
+    client.create_bucket(Bucket="labeling-test")
+    store = open_storage("s3://labeling-test/project/labeling", client)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("x/TS_food_000002.json", "{}")
+        zf.writestr("../../escape.json", "{}")
+    store.write_bytes(f"{upload_prefix(DAY, 'kim')}/TS_food_000001.json", b"{}")
+    store.write_bytes(f"{upload_prefix(DAY, 'kim')}/batch.zip", buf.getvalue())
+    store.write_bytes(f"{upload_prefix(DAY, 'lee')}/TS_food_000003.txt", b"3 0.5 0.5 0.2 0.2\n")
+    assert _upload_workers(store, DAY) == {"kim", "lee"}
+    files, problems = read_upload(store, upload_prefix(DAY, "kim"), get_config())
+    assert sorted(f.name for f in files) == ["TS_food_000001.json", "batch.zip!/x/TS_food_000002.json"]
+    assert files[0].source_uri.startswith("s3://labeling-test/project/labeling/uploads/2026-03-16/kim/")
+    assert [(p.name, p.code) for p in problems] == [("batch.zip!/../../escape.json", "zip_unsafe_path")]
