@@ -13,10 +13,14 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import json
+import os
 
 from trainset import db
 from trainset.config import ProjectConfig
 from trainset.storage import open_storage
+
+DEMO_VERDICT_DAY = dt.date(2026, 3, 17)  # the day after annotate's demo work date
 
 # (share of items, verdict, category, code, comment); shares add up to 1.
 PLAYBOOK = [
@@ -111,3 +115,24 @@ def demo_summary(conn) -> list[str]:
     if fixes["n"]:
         lines.append(f"inspection: bulk fixes: {fixes['n']} file(s) changed, {fixes['ok']} re-validated clean")
     return lines
+
+
+def _s3_client_from_env(var: str = "AIRFLOW_CONN_AWS_DEFAULT"):
+    """A boto3 client for the AWS connection the demo exported (JSON form), without importing Airflow."""
+    import boto3
+
+    raw = os.environ.get(var)
+    conn = json.loads(raw) if raw and raw.lstrip().startswith("{") else {}
+    extra = conn.get("extra") or {}
+    return boto3.client("s3", endpoint_url=extra.get("endpoint_url"), region_name=extra.get("region_name"),
+                        aws_access_key_id=conn.get("login"), aws_secret_access_key=conn.get("password"))
+
+
+def demo_prepare(conn, config: ProjectConfig, day: dt.date = DEMO_VERDICT_DAY) -> dict:
+    """Between the demo's two inspection runs: the inspectors publish their verdicts for what was sent."""
+    return simulate_inspector(conn, config, _s3_client_from_env(), day)
+
+
+def transfer_summary(conn) -> list[str]:
+    """The first line of the stage's summary (for the demo's first inspection run, before any verdict)."""
+    return demo_summary(conn)[:1]

@@ -139,6 +139,15 @@ def _key_of(item: ViewItem, group_by: str) -> str:
     return value or "(none)"
 
 
+def fit_text(text: str, font, width: int) -> str:
+    """The text, cut from the start (keys differ at their end: class, date, sequence) to fit ``width`` px."""
+    if font.getlength(text) <= width:
+        return text
+    while text and font.getlength("…" + text) > width:
+        text = text[1:]
+    return "…" + text
+
+
 def contact_sheet(tiles: list[tuple[str, Image.Image]], *, title: str, thumb: int, font_path: Path,
                   columns: int = 6) -> Image.Image:
     columns = max(1, min(columns, len(tiles)))
@@ -154,7 +163,7 @@ def contact_sheet(tiles: list[tuple[str, Image.Image]], *, title: str, thumb: in
         x = 8 + (n % columns) * (thumb + 8)
         y = head + (n // columns) * (thumb + cap + 8)
         sheet.paste(tile, (x + (thumb - tile.width) // 2, y + (thumb - tile.height) // 2))
-        draw.text((x, y + thumb + 3), caption[:48], font=small, fill=(30, 30, 30))
+        draw.text((x, y + thumb + 3), fit_text(caption, small, thumb), font=small, fill=(30, 30, 30))
     return sheet
 
 
