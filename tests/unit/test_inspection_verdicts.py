@@ -145,3 +145,20 @@ def test_slack_outage_is_retried_recorded_and_sent_later(records, config, on_ser
     assert len(slack_sink.messages("chat.postMessage")) == 2
     assert _rows(records, "SELECT status, count(*) FROM notifications GROUP BY 1") == [("sent", 2)]
     assert json.dumps(rows[0][3], ensure_ascii=False).count("item_key") >= 1
+
+
+def test_json_verdicts_in_korean_and_a_later_day_overrides(records, config, on_server):
+    verdicts, quarantine = on_server
+    verdicts.write_bytes("2026-03-15.csv", f"item_key,verdict\n{K[4]},pass\n".encode())
+    verdicts.write_bytes("verdicts_20260316.json", json.dumps({"verdicts": [
+        {"item": K[4], "verdict": "불합격", "category": "annotation", "reason_code": "box_missing",
+         "comment": "사람 누락", "inspector": "insp_choi"},
+        {"item": K[0], "verdict": "합격"}]}, ensure_ascii=False).encode())
+    result = ingest_verdicts(records, config, verdicts, batch_id="v1", quarantine=quarantine)
+    assert (result.recorded, result.passed, sum(result.rejected_by_reason.values())) == (3, 2, 0)
+    assert _rows(records, "SELECT item_key, inspected_on::text, verdict FROM inspections WHERE round = 'server' "
+                          "ORDER BY 1, 2") == sorted([(K[0], "2026-03-16", "pass"), (K[4], "2026-03-15", "pass"),
+                                                      (K[4], "2026-03-16", "fail")])
+    # The latest verdict counts: K[4] failed on the 16th, so only K[0] is passed for train-handoff.
+    assert _rows(records, "SELECT item_key FROM inspection_passed_items") == [(K[0],)]
+    assert _rows(records, "SELECT item_key, worker_id FROM rework_queue") == [(K[4], "w3")]
