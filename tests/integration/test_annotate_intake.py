@@ -191,6 +191,10 @@ def test_annotate_intake_day(annotate_env, run_dag):
     assert _snapshot(conn) == before
     assert str(dry.get_task_instance("labeling_validation.validate_schema").state) == "skipped"
 
+    # A Saturday (catch-up or backfill of a day off): nothing is assigned, inspected or sent, and nothing fails.
+    run_dag("annotate_intake", conf={"work_date": "2026-03-21"})
+    assert _snapshot(conn) == before
+
     # The next working day, the rework queue goes back to each item's labeler first (as 'rework').
     from trainset.annotate.service import distribute_day
 
