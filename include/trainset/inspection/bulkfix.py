@@ -283,17 +283,12 @@ def apply_fixes(conn, storage: Storage, prefix: str, rules: list[Rule], config: 
     if backup is None:
         raise ValueError("a real run needs a backup storage for the original files")
     verdicts = revalidate(result.plans, config, conn=conn, work_date=work_date)
+    # Order matters for a crash: originals kept, then the audit committed, then the files written. A retry of
+    # the same run plans only the files not written yet; their audit rows already exist (ON CONFLICT: kept).
     audit = []
     for plan in result.plans:
-        # Keep the original first: if anything fails after this, the old bytes are safe.
         backup_uri = backup.write_bytes(f"bulkfix/{run}/originals/{plan.key}", plan.old)
-        storage.write_bytes(plan.key, plan.new)
-        result.written += 1
         codes = verdicts.get(plan.key, [])
-        if codes:
-            result.revalidation_failures[plan.key] = codes
-        else:
-            result.revalidated_ok += 1
         audit.append((run, plan.uri, plan.item_key, json.dumps([r.spec for r in rules]),
                       json.dumps(plan.changes, ensure_ascii=False), hashlib.sha256(plan.old).hexdigest(),
                       hashlib.sha256(plan.new).hexdigest(), backup_uri, not codes, codes))
@@ -303,8 +298,18 @@ def apply_fixes(conn, storage: Storage, prefix: str, rules: list[Rule], config: 
                                           backup_uri, revalidated, reason_codes)
             VALUES %s ON CONFLICT ON CONSTRAINT annotation_fixes_natural_key DO NOTHING""", audit)
     conn.commit()
-    summary = {"run": run, "rules": [r.spec for r in rules], "files": [
-        {"key": p.key, "changes": p.changes, "revalidation": verdicts.get(p.key, [])} for p in result.plans]}
-    backup.write_bytes(f"bulkfix/{run}/summary.json",
-                       json.dumps(summary, ensure_ascii=False, indent=2).encode("utf-8"))
+    for plan in result.plans:
+        storage.write_bytes(plan.key, plan.new)
+        result.written += 1
+        if codes := verdicts.get(plan.key, []):
+            result.revalidation_failures[plan.key] = codes
+        else:
+            result.revalidated_ok += 1
+    files = {p.key: {"key": p.key, "changes": p.changes, "revalidation": verdicts.get(p.key, [])}
+             for p in result.plans}
+    summary_key = f"bulkfix/{run}/summary.json"
+    if backup.exists(summary_key):  # a retry of the run: keep what the first try wrote
+        files = {f["key"]: f for f in json.loads(backup.read_bytes(summary_key))["files"]} | files
+    summary = {"run": run, "rules": [r.spec for r in rules], "files": sorted(files.values(), key=lambda f: f["key"])}
+    backup.write_bytes(summary_key, json.dumps(summary, ensure_ascii=False, indent=2).encode("utf-8"))
     return result
