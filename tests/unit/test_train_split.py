@@ -8,7 +8,7 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from trainset.train.items import DatasetItem, LabeledObject, objects_from_payload
-from trainset.train.split import allowed_ratio_deviation, group_items, leak_check, split_items
+from trainset.train.split import allowed_ratio_deviation, group_items, hamming, leak_check, split_items
 
 RATIOS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 T0 = dt.datetime(2026, 3, 14, 9, 0, tzinfo=dt.UTC)
@@ -147,3 +147,16 @@ def test_payload_adapter_reads_annotate_intakes_model():
         LabelObject(id="7", category="food", points=[[1, 1], [9, 1], [9, 7]], attributes={"k": "v"})]})
     objs = objects_from_payload(label.model_dump(mode="json"))
     assert objs[0].bbox == (1.0, 1.0, 8.0, 6.0) and objs[0].object_id == "7" and objs[0].attributes == {"k": "v"}
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 2**64 - 1), min_size=2, max_size=40), st.integers(0, 10), st.randoms())
+def test_near_duplicate_index_matches_brute_force(hashes, radius, rnd):
+    from trainset.train.split import near_duplicate_pairs
+
+    # Mix random hashes with close variants so there are pairs to find.
+    hashes = hashes + [h ^ (1 << rnd.randrange(64)) ^ (1 << rnd.randrange(64)) for h in hashes[:10]]
+    items = [item(f"h{k:03d}", "x", phash=f"{h:016x}") for k, h in enumerate(hashes)]
+    brute = sorted(tuple(sorted((a.item_key, b.item_key))) for n, a in enumerate(items) for b in items[n + 1:]
+                   if hamming(a.phash, b.phash) <= radius)
+    assert near_duplicate_pairs(items, radius) == brute

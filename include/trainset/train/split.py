@@ -21,6 +21,7 @@ split, on any machine.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -53,6 +54,49 @@ def hamming(a: str, b: str) -> int:
     return bin(int(a, 16) ^ int(b, 16)).count("1")
 
 
+def _neighbours(value: int, bits: int, radius: int) -> list[int]:
+    out = [value]
+    for r in range(1, radius + 1):
+        for flips in itertools.combinations(range(bits), r):
+            v = value
+            for f in flips:
+                v ^= 1 << f
+            out.append(v)
+    return out
+
+
+def near_duplicate_pairs(items: Sequence[DatasetItem], radius: int) -> list[tuple[str, str]]:
+    """Item-key pairs whose perceptual hashes are within ``radius`` bits.
+
+    Multi-index hashing: split each hash into 4 bands; two hashes within ``radius`` agree within
+    ``radius // 4`` bits on at least one band (pigeonhole), so only items sharing such a band value are compared.
+    Linear in the number of items for the small radii used (no all-pairs scan)."""
+    by_length: dict[int, list[tuple[str, int]]] = defaultdict(list)
+    for item in items:
+        if item.phash:
+            by_length[len(item.phash)].append((item.item_key, int(item.phash, 16)))
+    pairs: set[tuple[str, str]] = set()
+    for length, hashed in by_length.items():
+        bits = length * 4
+        band_bits = max(1, bits // 4)
+        per_band = radius // 4
+        index: list[dict[int, list[int]]] = [defaultdict(list) for _ in range(4)]
+        mask = (1 << band_bits) - 1
+        for n, (_, h) in enumerate(hashed):
+            for b in range(4):
+                index[b][(h >> (b * band_bits)) & mask].append(n)
+        for n, (key, h) in enumerate(hashed):
+            candidates: set[int] = set()
+            for b in range(4):
+                for v in _neighbours((h >> (b * band_bits)) & mask, band_bits, per_band):
+                    candidates.update(m for m in index[b].get(v, ()) if m > n)
+            for m in candidates:
+                other_key, other = hashed[m]
+                if bin(h ^ other).count("1") <= radius:
+                    pairs.add(tuple(sorted((key, other_key))))
+    return sorted(pairs)
+
+
 def group_items(items: Sequence[DatasetItem], *, session_gap_minutes: float = 5.0,
                 near_duplicate_radius: int | None = 6) -> dict[str, str]:
     """item_key → group key (the smallest item key in its group)."""
@@ -75,12 +119,8 @@ def group_items(items: Sequence[DatasetItem], *, session_gap_minutes: float = 5.
             else:
                 by_sha[item.sha256] = item.item_key
     if near_duplicate_radius is not None:
-        hashed = [i for i in items if i.phash]
-        # Pairwise is fine up to tens of thousands of hashed items per release; a BK-tree would go here beyond.
-        for a_idx, a in enumerate(hashed):
-            for b in hashed[a_idx + 1:]:
-                if len(a.phash) == len(b.phash) and hamming(a.phash, b.phash) <= near_duplicate_radius:
-                    uf.union(a.item_key, b.item_key)
+        for a, b in near_duplicate_pairs(items, near_duplicate_radius):
+            uf.union(a, b)
     return {i.item_key: uf.find(i.item_key) for i in items}
 
 
@@ -117,6 +157,7 @@ def split_items(items: Sequence[DatasetItem], ratios: dict[str, float], seed: in
     rng = random.Random(seed)
     order = sorted(members)
     rng.shuffle(order)
+    position = {g: n for n, g in enumerate(order)}
     current: dict[str, Counter] = {s: Counter() for s in splits}
     placed: dict[str, str] = {}
 
@@ -139,7 +180,7 @@ def split_items(items: Sequence[DatasetItem], ratios: dict[str, float], seed: in
                     break  # keep the last group for the largest split
                 if not free:
                     break
-                smallest = min(free, key=lambda g: (len(members[g]), order.index(g)))
+                smallest = min(free, key=lambda g: (len(members[g]), position[g]))
                 place(smallest, split)
 
     n_total = len(items)
@@ -171,12 +212,8 @@ def leak_check(items: Sequence[DatasetItem], plan: SplitPlan, *, near_duplicate_
     sha_split = sorted(h for h, s in by_sha.items() if len(s) > 1)
     near = []
     if near_duplicate_radius is not None:
-        hashed = [i for i in items if i.phash]
-        for a_idx, a in enumerate(hashed):
-            for b in hashed[a_idx + 1:]:
-                if (plan.assignment[a.item_key] != plan.assignment[b.item_key] and len(a.phash) == len(b.phash)
-                        and hamming(a.phash, b.phash) <= near_duplicate_radius):
-                    near.append([a.item_key, b.item_key])
+        near = [[a, b] for a, b in near_duplicate_pairs(items, near_duplicate_radius)
+                if plan.assignment[a] != plan.assignment[b]]
     items_total = len(plan.assignment)
     group_sizes = Counter(plan.groups[i.item_key] for i in items)
     return {
