@@ -202,3 +202,30 @@ def test_large_file_goes_multipart_and_its_composite_checksum_verifies(records, 
     assert head["ContentLength"] == 11 * 1024 * 1024
     again = transfer_passed(records, config, server, batch_id="b1")
     assert again.actions == {"skipped": 2}
+
+
+def test_images_in_an_s3_warehouse_are_sent_too(records, tmp_path, config, s3):
+    items = seed_passed_items(records, tmp_path, SPECS[:1])
+    warehouse = f"wh-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=warehouse)
+    s3.put_object(Bucket=warehouse, Key="person/a.jpg", Body=items[0].image_path.read_bytes())
+    items[0].image_path.unlink()  # only the S3 copy exists now
+    with records.cursor() as cur:
+        cur.execute("UPDATE images SET location = %s", (f"s3://{warehouse}/person/a.jpg",))
+    records.commit()
+    server = _server(config, s3)
+    result = transfer_passed(records, config, server, batch_id="b1", source_client=s3)
+    assert result.actions == {"uploaded": 2}
+
+
+def test_layout_errors_are_clear():
+    from trainset.inspection.layout import LayoutError
+
+    with pytest.raises(LayoutError, match="unknown field"):
+        place("{split}/{colour}/{name}", item_key="k", kind="image", class_name="c", file_name="k.jpg",
+              validation_share=0)
+    with pytest.raises(LayoutError, match="unique"):
+        place("{split}/{kind}", item_key="k", kind="image", class_name="c", file_name="k.jpg", validation_share=0)
+    with pytest.raises(LayoutError, match="unsafe"):
+        place("{class_name}/{name}", item_key="k", kind="image", class_name="..", file_name="k.jpg",
+              validation_share=0)
