@@ -467,6 +467,8 @@ def _category(codes: list[str]) -> str | None:
 
 
 def _upsert_inspections(cur, rows: list[tuple]) -> None:
+    # One row per (item, round, day) per statement (PostgreSQL refuses to upsert a row twice in one statement).
+    rows = list({(r[0], r[2], r[8]): r for r in rows}.values())
     execute_batch(cur, """
         INSERT INTO inspections (item_key, annotation_id, round, verdict, reason_codes, reason_category, inspector,
                                  comment, inspected_on) VALUES %s
@@ -489,13 +491,13 @@ def record_first_inspection(conn, outcome, *, run_id: str, batch_id: str) -> dic
                                      WHERE work_date = %s AND status = 'failed'
                                        AND reason_codes && %s::text[]""", (day, sorted(SYNTAX_REASONS)))
         uploaded_keys = {int(r["ref"]): r["item_key"] for r in rows if not r["ref"].startswith("missing:")}
-        _record_verdicts(cur, day, verdicts, "first", uploaded_keys)
+        # A broken upload first, so a readable upload of the same item the same day gives the item's verdict.
         _upsert_inspections(cur, [(r["item_key"], r["annotation_id"], "first", "fail", r["reason_codes"],
                                    "annotation", "auto", None, day) for r in syntax])
-        missing = [(ref, r) for ref in refs if ref.startswith("missing:")
-                   for r in [next(x for x in rows if x["ref"] == ref)]]
+        _record_verdicts(cur, day, verdicts, "first", uploaded_keys)
+        missing = [r for r in rows if r["ref"].startswith("missing:") and r["row_id"].endswith(":item")]
         _upsert_inspections(cur, [(r["item_key"], None, "first", "fail", ["no_label"], "annotation", "auto", None,
-                                   day) for _, r in missing])
+                                   day) for r in missing])
         # Assignments follow their item's verdict.
         cur.execute("""
             UPDATE assignments a SET status = CASE WHEN x.verdict = 'pass' THEN 'passed' ELSE 'failed' END,
