@@ -204,3 +204,26 @@ def test_payload_path_is_the_one_adapter():
     # Guard: the loader reads the annotation through objects_from_payload only.
     source = Path(__file__).resolve().parents[2] / "include" / "trainset" / "train" / "items.py"
     assert source.read_text().count("objects_from_payload(") == 2  # definition + the one call
+
+
+def test_release_suite_names_each_defect(released, tmp_path):
+    import shutil
+
+    import pandas as pd
+    from trainset.expectations import validate_dataframe
+
+    storage = released["storage"]
+    clean = validate_dataframe(pd.DataFrame(release_check_rows(storage, "rel-1")), "train_release",
+                               id_column="check_id")
+    assert clean.success and not clean.failures
+    shutil.copytree(released["root"], tmp_path / "rel-1")
+    root, copy = tmp_path / "rel-1", LocalStorage(tmp_path)
+    victim = next((root / "images" / "train").iterdir())
+    victim.write_bytes(b"changed")
+    shutil.copyfile(victim, root / "images" / "test" / victim.name)  # the same image in a second split
+    outcome = validate_dataframe(pd.DataFrame(release_check_rows(copy, "rel-1")), "train_release",
+                                 id_column="check_id")
+    assert not outcome.success
+    assert outcome.failures[f"file:images/train/{victim.name}"] == ["checksum_mismatch"]
+    assert outcome.failures[f"file:images/test/{victim.name}"] == ["checksum_mismatch"]  # not in the manifest
+    assert outcome.failures[f"image:{victim.name}"] == ["item_in_two_splits"]

@@ -312,10 +312,9 @@ def release_check_rows(storage: Storage, name: str) -> list[dict]:
         rows.append({**blank, "check_id": f"file:{f['path']}", "kind": "file", "file_exists": int(exists),
                      "sha256_matches": int(matches)})
     # Files in the release folder that the manifest does not list (someone wrote into an immutable release).
-    for entry in storage.list(name):
-        rel = entry.key[len(name) + 1:]
-        if rel != MANIFEST and rel not in listed:
-            rows.append({**blank, "check_id": f"file:{rel}", "kind": "file", "file_exists": 1, "sha256_matches": 0})
+    present = {entry.key[len(name) + 1:] for entry in storage.list(name)} - {MANIFEST}
+    for rel in sorted(present - listed):
+        rows.append({**blank, "check_id": f"file:{rel}", "kind": "file", "file_exists": 1, "sha256_matches": 0})
     items_csv = storage.read_bytes(f"{name}/items.csv").decode("utf-8") if "items.csv" in listed else ""
     splits_of: dict[str, set[str]] = {}
     class_split: Counter = Counter()
@@ -324,7 +323,7 @@ def release_check_rows(storage: Storage, name: str) -> list[dict]:
         class_split[(r["class_name"], r["split"])] += 1
     # The same image file under two split folders is the same leak seen from the files.
     by_file: dict[str, set[str]] = {}
-    for path in listed:
+    for path in listed | present:
         parts = path.split("/")
         if parts[0] == "images" and len(parts) == 3:
             by_file.setdefault(parts[2], set()).add(parts[1])
