@@ -3,7 +3,7 @@
 Labelled data: real photos (../shared/corpus: cleanvision's test photos, whose MANIFEST marks image_601 blurry;
 camera, GPS, face and plate photos; the low-contrast photo, which is NOT blurry) plus scikit-image's sample photos
 (its ``clock`` is documented as motion-blurred), and for every sharp photo generated blurred copies: a Gaussian
-blur of sigma 2, 3 and 5 px at the 512 px working size (scaled to the photo's size, so "blurred" means the same
+blur of sigma 2, 3 and 5 px at 512 px (scaled to the photo's size, so "blurred" means the same
 on a 12 MP and a 0.3 MP photo).  Last line: one JSON object.
 
     python benchmarks/calibrate_blur.py [--corpus ../shared/corpus]
@@ -24,9 +24,10 @@ from PIL import Image, ImageFilter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
 
-from trainset.refine.measure import WORK_SIDE, measure_bytes  # noqa: E402
+from trainset.refine.measure import measure_bytes  # noqa: E402
 
-BLUR_SIGMAS = (2.0, 3.0, 5.0)  # at the working size
+BLUR_SIGMAS = (2.0, 3.0, 5.0)  # in pixels of the photo shown at 512 px (scaled to each photo's size)
+REFERENCE_SIDE = 512
 NOT_PHOTOS = {"image_417.png", "image_588.png", "image_591.png", "image_604.png", "940x2.png"}  # dark/placeholder
 
 
@@ -66,7 +67,7 @@ def labelled(corpus: Path | None) -> list[tuple[str, bytes, bool, bool]]:
     for name, im in sharp:
         im = im.convert("RGB")
         out.append((name, _jpeg(im), False, False))
-        scale = max(im.size) / WORK_SIDE
+        scale = max(im.size) / REFERENCE_SIDE
         for sigma in BLUR_SIGMAS:
             out.append((f"{name} blur{sigma:g}", _jpeg(im.filter(ImageFilter.GaussianBlur(sigma * scale))), True, True))
     return out
@@ -88,7 +89,7 @@ def main() -> int:
     best = max(candidates, key=lambda t: (((scores < t) == labels).mean(), -abs(t - 60)))
     acc = float(((scores < best) == labels).mean())
     # A round threshold near the best, as a project default should be.
-    round_t = float(min((10, 15, 20, 25, 30, 40, 50, 60, 80, 100),
+    round_t = float(min((10, 15, 20, 25, 30, 40, 50, 60, 70, 75, 80, 90, 100, 120, 150, 200),
                         key=lambda t: (-(((scores < t) == labels).mean()), abs(t - best))))
     round_acc = float(((scores < round_t) == labels).mean())
     real = np.array([not r[3] for r in rows])

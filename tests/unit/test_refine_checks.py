@@ -92,8 +92,8 @@ def test_sharpness_separates_blur_and_does_not_depend_on_size():
     s_big = _measure(_jpeg(sharp_big)).sharpness
     blurred = _measure(_jpeg(sharp_small.filter(ImageFilter.GaussianBlur(5)))).sharpness
     blurred_big = _measure(_jpeg(sharp_big.filter(ImageFilter.GaussianBlur(20)))).sharpness
-    assert blurred < 80 < min(s_small, s_big)
-    assert blurred_big < 80, "the same relative blur on a 4x larger photo scores as blurred too"
+    assert blurred < 75 < min(s_small, s_big)
+    assert blurred_big < 75, "the same relative blur on a 4x larger photo scores as blurred too"
     assert 0.5 < s_small / s_big < 2.0, (s_small, s_big)
 
 
@@ -186,3 +186,19 @@ def test_render_masks_a_face_and_reports_it_in_original_coordinates():
     box = (slice(f.y // 2, (f.y + f.h) // 2), slice(f.x // 2, (f.x + f.w) // 2))
     assert np.abs(masked[box] - plain[box]).mean() > 5, "the face area changed"
     assert np.abs(masked[200:, :] - plain[200:, :]).mean() < 6, "the rest did not"
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_working_image_is_upright_for_every_orientation(orientation):
+    """The gate's grayscale is turned the same way Pillow's transposes turn the output."""
+    from trainset.refine.measure import TRANSPOSE, working_gray
+
+    photo = _photo(300, 200).convert("L")
+    stored = photo
+    inverse = {6: 8, 8: 6}.get(orientation, orientation)  # every other transpose is its own inverse
+    if inverse in TRANSPOSE:
+        stored = photo.transpose(TRANSPOSE[inverse])
+    buf = io.BytesIO()
+    stored.save(buf, "PNG")
+    gray = working_gray(Image.open(io.BytesIO(buf.getvalue())), orientation)
+    assert np.array_equal(gray, np.asarray(photo)), orientation

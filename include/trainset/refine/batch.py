@@ -20,7 +20,7 @@ import psycopg2.extras
 from trainset import db
 from trainset.config import ProjectConfig
 from trainset.refine import dedup
-from trainset.refine.measure import Measurement, measure_bytes, measure_file
+from trainset.refine.measure import WORK_SIDE, Measurement, measure_bytes, measure_file
 from trainset.refine.parallel import pool_map
 from trainset.storage import Storage
 
@@ -282,7 +282,7 @@ def write_pixel_checks(conn, batch_id: str) -> Counter:
         for m in _batch_measurements(cur, batch_id):
             i = m["image_id"]
             rows += [
-                (i, "sharpness", m["sharpness"], None, J({"work_side": 512}), batch_id),
+                (i, "sharpness", m["sharpness"], None, J({"work_side": WORK_SIDE}), batch_id),
                 (i, "exposure", m["brightness"], None, J({"contrast": m["contrast"]}), batch_id),
                 (i, "information", m["entropy"], None, J({}), batch_id),
                 (i, "near_duplicate", m["near_duplicate_distance"],
