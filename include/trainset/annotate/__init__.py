@@ -10,6 +10,7 @@ Modules:
   judged by the Great Expectations suite ``include/expectations/annotation_rules.json``.
 - ``remedies``: automatic repairs of labels broken by refinement (pre-rename name, resize) + second inspection.
 - ``service``: the DB side of each DAG task (distribution, upload check, validation, results, rework queue).
+- ``offline``: the same first inspection on files without the DB (``python -m trainset validate``).
 - ``demo``: simulated labelers for ``make demo``, and ``demo_summary``.
 
 Labeling storage root (``storage.labeling`` in the project file; a folder or an S3 prefix)::

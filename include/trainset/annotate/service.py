@@ -199,19 +199,22 @@ def check_uploads(conn, config: ProjectConfig, labeling: Storage, day: dt.date) 
             missing = [r["item_key"] for r in mine if r["item_key"] not in keys and r["original_stem"] not in keys]
             uploaded_ids += [r["assignment_id"] for r in mine if r["item_key"] in keys or r["original_stem"] in keys]
             report[worker_id] = {"name": mine[0]["name"], "slack_user_id": mine[0]["slack_user_id"],
-                                 "assigned": len(mine), "uploaded": len(mine) - len(missing), "missing": missing}
+                                 "assigned": len(mine), "uploaded": len(mine) - len(missing), "missing": missing,
+                                 "upload_to": labeling.child_uri(upload_prefix(day, worker_id)) + "/"}
         if uploaded_ids:
             cur.execute("UPDATE assignments SET status = 'uploaded' WHERE assignment_id = ANY(%s) "
                         "AND status = 'assigned'", (uploaded_ids,))
     return report
 
 
-def missing_message(config: ProjectConfig, day: dt.date, name: str, missing: list[str], limit: int = 30) -> str:
+def missing_message(config: ProjectConfig, day: dt.date, name: str, missing: list[str], upload_to: str | None = None,
+                    limit: int = 30) -> str:
     due = config.schedules.labeling_upload_due.strftime("%H:%M")
     shown = "\n".join(f"• {key}" for key in missing[:limit])
     more = f"\n… 외 {len(missing) - limit}건" if len(missing) > limit else ""
-    return (f":warning: {name}님, {day.isoformat()} 라벨링 마감({due}) 기준 미제출 {len(missing)}건이 있습니다.\n"
-            f"{shown}{more}\n업로드 위치: labeling/{upload_prefix(day)}/<작업자ID>/  (missing uploads for {day})")
+    where = upload_to or f"labeling/{upload_prefix(day)}/<worker_id>/"
+    return (f":warning: {name}님, {day.isoformat()} 라벨링 마감({due}) 기준 미제출 {len(missing)}건이 있습니다 "
+            f"(missing uploads for {day}).\n{shown}{more}\n업로드 위치 (upload to): {where}")
 
 
 def notify_missing(conn, config: ProjectConfig, day: dt.date, report: dict[str, dict],
@@ -224,7 +227,7 @@ def notify_missing(conn, config: ProjectConfig, day: dt.date, report: dict[str, 
         if not info["missing"]:
             continue
         channel = info["slack_user_id"] or config.slack.labeling
-        text = missing_message(config, day, info["name"], info["missing"])
+        text = missing_message(config, day, info["name"], info["missing"], info.get("upload_to"))
         key = f"annotate:missing_upload:{day.isoformat()}:{worker_id}"
         if dry_run:
             skipped.append(worker_id)
