@@ -104,6 +104,28 @@ def test_yolo_and_aihub_read_back_strictly(released):
     assert (cx * w, cy * h, bw * w, bh * h) == pytest.approx((x + lw / 2, y + lh / 2, lw, lh), abs=0.01)
 
 
+def test_aihub_labels_follow_the_project_schema_and_read_back_through_annotate(released):
+    import jsonschema
+    from trainset.annotate.readers import read_label
+
+    root, config = released["root"], released["config"]
+    schema = json.loads((Path(__file__).resolve().parents[2] / "include" / "schemas" /
+                         "aihub_label.schema.json").read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    coco = json.loads((root / "annotations" / "instances_train.json").read_text())
+    boxes = {}
+    for ann in coco["annotations"]:
+        boxes.setdefault(coco["images"][ann["image_id"] - 1]["file_name"].rsplit(".", 1)[0], []).append(ann["bbox"])
+    labels = sorted((root / "aihub" / "Training" / exports.AIHUB_LABEL).glob("TL_*/*.json"))
+    assert labels
+    for path in labels:
+        data = path.read_bytes()
+        assert not list(validator.iter_errors(json.loads(data))), path.name
+        parsed = read_label(path.name, data, class_order=config.class_names)
+        assert len(parsed) == 1 and not parsed[0].findings, (path.name, parsed[0].findings)
+        assert [o.bbox for o in parsed[0].item.objects] == boxes.get(path.stem, [])
+
+
 def test_strict_readers_reject_broken_exports(released, tmp_path):
     import shutil
 

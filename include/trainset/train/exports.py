@@ -131,15 +131,31 @@ def write_yolo(out: Path, items: Sequence[DatasetItem], plan: SplitPlan, names: 
     return written + [path]
 
 
-def aihub_label(item: DatasetItem, *, release: str, version: str, split: str, class_ko: str | None) -> dict:
+def aihub_label(item: DatasetItem, *, release: str, version: str, split: str) -> dict:
+    """The item's 라벨링데이터 JSON in the project's AI Hub-style schema (``include/schemas/aihub_label.schema.json``),
+    so the annotate stage's own reader accepts what the release ships."""
+    capture: dict = {}
+    declared = (item.payload or {}).get("capture") or {}
+    if item.capture_time is not None:
+        capture = {"date": item.capture_time.date().isoformat(), "time": item.capture_time.strftime("%H:%M:%S")}
+    elif declared.get("date"):
+        capture = {"date": declared["date"]}
+    if item.camera:
+        capture["device"] = item.camera
+    annotations = []
+    for n, obj in enumerate(item.objects, 1):
+        ann = {"id": obj.object_id or str(n), "category": obj.class_name,
+               "shape": "polygon" if obj.polygon else "bbox", "bbox": [round(v, 2) for v in obj.bbox],
+               "attributes": obj.attributes}
+        if obj.polygon:
+            ann["points"] = [[round(x, 2), round(y, 2)] for x, y in obj.polygon]
+        annotations.append(ann)
     return {
-        "info": {"dataset": release, "version": version, "split": split},
+        "info": {"format": "trainset-aihub", "version": "1.0", "created": f"{release} {version} ({split})"},
         "image": {"file_name": item.file_name, "width": item.width, "height": item.height,
-                  "class_name": item.class_name, "class_name_ko": class_ko,
-                  "capture_time": item.capture_time.isoformat() if item.capture_time else None},
-        "annotations": [{"id": obj.object_id, "class_name": obj.class_name, "bbox": list(obj.bbox),
-                         "polygon": [list(p) for p in obj.polygon] if obj.polygon else None,
-                         "attributes": obj.attributes} for obj in item.objects],
+                  "class_name": item.class_name},
+        "capture": capture,
+        "annotations": annotations,
     }
 
 
@@ -157,7 +173,7 @@ def _zip_folder(folder: Path) -> Path:
 
 
 def write_aihub(out: Path, items: Sequence[DatasetItem], plan: SplitPlan, read: ReadBytes, *, release: str,
-                version: str, names_ko: dict[str, str]) -> list[Path]:
+                version: str) -> list[Path]:
     written: list[Path] = []
     folders: set[Path] = set()
     for split, members in _by_split(items, plan).items():
@@ -167,8 +183,8 @@ def write_aihub(out: Path, items: Sequence[DatasetItem], plan: SplitPlan, read: 
             src = out / "aihub" / top / AIHUB_SOURCE / f"{source_prefix}_{item.class_name}"
             lab = out / "aihub" / top / AIHUB_LABEL / f"{label_prefix}_{item.class_name}"
             _write(src / item.file_name, read(item.location))
-            _write(lab / f"{item.stem}.json", _json_bytes(aihub_label(
-                item, release=release, version=version, split=split, class_ko=names_ko.get(item.class_name))))
+            _write(lab / f"{item.stem}.json", _json_bytes(aihub_label(item, release=release, version=version,
+                                                                      split=split)))
             written += [src / item.file_name, lab / f"{item.stem}.json"]
             folders |= {src, lab}
     written += [_zip_folder(f) for f in sorted(folders)]

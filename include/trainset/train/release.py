@@ -199,8 +199,7 @@ def build_release_files(conn, config: ProjectConfig, *, build: dict, plan: Split
     if "yolo" in formats:
         exports.write_yolo(out, items, plan, class_names)
     if "aihub" in formats:
-        exports.write_aihub(out, items, plan, read, release=name, version=version,
-                            names_ko={c.name: c.name_ko for c in config.classes})
+        exports.write_aihub(out, items, plan, read, release=name, version=version)
     report = balance_mod.balance_report(items, plan, class_names)
     (out / "balance.json").write_bytes(exports._json_bytes(report))
     (out / "balance.csv").write_bytes(balance_mod.balance_csv(report))
