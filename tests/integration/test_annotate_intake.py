@@ -173,6 +173,16 @@ def test_annotate_intake_day(annotate_env, run_dag):
     assert float(results["syntax_accuracy"]) == pytest.approx((len(anns) - syntax_failed) / len(anns))
 
     # The Asset event carries the day's counts; the PM's summary lines read the same tables.
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        extra = session.execute(select(AssetEvent.extra).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                                .where(AssetModel.name == "trainset://first_inspection_passed")
+                                .order_by(AssetEvent.id.desc())).first()[0]
+    assert extra["work_date"] == "2026-03-16" and extra["passed"] == results["passed"]
+    assert extra["inspected"] == len(anns) and extra["missing"] == 4
     with conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM labeling_daily_results WHERE work_date = %s", (DAY,))
         assert cur.fetchone()[0] > 0
