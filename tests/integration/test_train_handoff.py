@@ -85,6 +85,12 @@ def test_release_dag_then_immutable_then_daily_report(train_env, run_dag, smtp_s
     assert str(again.get_task_instance("plan_split").state) == "failed"
     assert (root / "it-rel" / "manifest.json").read_bytes() == manifest
     assert len(_asset_events("trainset://training_dataset")) == before + 1
+    # An automatic run (no name) with nothing new since it-rel skips: no empty re-release, no event.
+    auto = run_dag("train_handoff", conf={"release_name": "", "seed": 11})
+    assert {ti.task_id: str(ti.state) for ti in auto.get_task_instances()} == {
+        "plan_split": "skipped", "publish_release": "skipped", "check_release": "skipped",
+        "announce_release": "skipped"}
+    assert len(_asset_events("trainset://training_dataset")) == before + 1
 
     # The PM's daily report: files in the reports root, one e-mail with both attached; a re-run sends nothing.
     report = run_dag("daily_report", conf={"day": "2026-03-17"})

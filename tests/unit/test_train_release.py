@@ -13,6 +13,7 @@ from trainset.config import get_config
 from trainset.storage import LocalStorage
 from trainset.train import demo_summary, exports
 from trainset.train.release import (
+    NothingToRelease,
     ReleaseError,
     ReleaseExists,
     plan_release,
@@ -249,3 +250,12 @@ def test_release_suite_names_each_defect(released, tmp_path):
     assert outcome.failures[f"file:images/train/{victim.name}"] == ["checksum_mismatch"]
     assert outcome.failures[f"file:images/test/{victim.name}"] == ["checksum_mismatch"]  # not in the manifest
     assert outcome.failures[f"image:{victim.name}"] == ["item_in_two_splits"]
+
+
+def test_an_unchanged_automatic_release_is_skipped(released):
+    conn, config = released["conn"], released["config"]
+    with pytest.raises(NothingToRelease, match="nothing changed since release rel-1"):
+        plan_release(conn, config, name="auto-1", run_id="run-auto", skip_if_unchanged=True)
+    # Other parameters are a change; a named release is always planned.
+    assert plan_release(conn, config, name="auto-2", run_id="run-auto", seed=99, skip_if_unchanged=True)["items"]
+    assert plan_release(conn, config, name="named", run_id="run-named")["items"] == len(released["passed"])

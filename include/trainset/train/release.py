@@ -90,9 +90,30 @@ def _next_version(cur) -> str:
     return f"v{cur.fetchone()[0] + 1}"
 
 
+def _unchanged_since(conn, items: Sequence[DatasetItem], params: dict, seed: int) -> str | None:
+    """The newest published release if it holds exactly these items (same annotations) with the same params."""
+    with conn.cursor() as cur:
+        rows = fetch_dicts(cur, """SELECT b.release_name, b.params, b.seed FROM release_builds b
+                                   JOIN releases r USING (release_name) ORDER BY r.created_at DESC LIMIT 1""")
+        if not rows:
+            return None
+        latest = rows[0]
+        cur.execute("SELECT item_key, annotation_id FROM release_plan_items WHERE release_name = %s",
+                    (latest["release_name"],))
+        released = set(cur.fetchall())
+    same_params = (latest["seed"] == seed and latest["params"].get("ratios") == params["ratios"]
+                   and latest["params"].get("formats") == params["formats"])
+    return latest["release_name"] if same_params and released == {(i.item_key, i.annotation_id) for i in items} \
+        else None
+
+
 def plan_release(conn, config: ProjectConfig, *, name: str, run_id: str, ratios: dict[str, float] | None = None,
-                 formats: Sequence[str] | None = None, seed: int | None = None) -> dict:
-    """Split the passed items and record the plan and its leak check; returns the plan's summary."""
+                 formats: Sequence[str] | None = None, seed: int | None = None,
+                 skip_if_unchanged: bool = False) -> dict:
+    """Split the passed items and record the plan and its leak check; returns the plan's summary.
+
+    With ``skip_if_unchanged`` (automatic runs) nothing is planned when the newest release already holds exactly
+    these items and annotations with the same ratios, formats and seed (:class:`NothingToRelease`)."""
     if not NAME_RE.match(name):
         raise ReleaseError(f"release name {name!r}: use letters, digits, '.', '_' or '-' (max 100)")
     ratios = dict(ratios or config.train.split)
@@ -112,6 +133,8 @@ def plan_release(conn, config: ProjectConfig, *, name: str, run_id: str, ratios:
     if not items:
         raise NothingToRelease("no item has passed inspection yet")
     t = config.train
+    if skip_if_unchanged and (same := _unchanged_since(conn, items, {"ratios": ratios, "formats": formats}, seed)):
+        raise NothingToRelease(f"nothing changed since release {same} (same items, annotations and parameters)")
     groups = group_items(items, session_gap_minutes=t.session_gap_minutes,
                          near_duplicate_radius=config.refine.quality.near_duplicate_radius)
     plan = split_items(items, ratios, seed, groups)
@@ -138,8 +161,8 @@ def plan_release(conn, config: ProjectConfig, *, name: str, run_id: str, ratios:
         cur.execute("DELETE FROM release_plan_items WHERE release_name = %s", (name,))
         by_key = {i.item_key: i for i in items}
         execute_batch(cur, "INSERT INTO release_plan_items (release_name, item_key, image_id, class_name, split, "
-                           "group_key) VALUES %s",
-                      [(name, k, by_key[k].image_id, by_key[k].class_name, s, plan.groups[k])
+                           "group_key, annotation_id) VALUES %s",
+                      [(name, k, by_key[k].image_id, by_key[k].class_name, s, plan.groups[k], by_key[k].annotation_id)
                        for k, s in sorted(plan.assignment.items())])
     conn.commit()
     return {"release": name, "version": version, "already_published": False, "items": len(items),

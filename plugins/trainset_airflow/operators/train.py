@@ -44,7 +44,8 @@ class PlanReleaseOperator(BaseOperator):
     """Split the items that passed inspection (grouped, stratified, seeded), run the leak check and record the
     plan.  Skips when nothing has passed; fails without retry when the release name is taken.
 
-    :param release_name: name of the release; empty = ``<project code>-<run time>``.
+    :param release_name: name of the release; empty = ``<project code>-<run time>``, and then the run skips when
+        nothing changed since the newest release (same items, annotations and parameters).
     :param ratios: split ratios ({"train": .8, ...} or its JSON); empty = config ``train.split``.
     :param formats: export formats (list or comma-separated); empty = config ``train.formats``.
     :param seed: split seed; empty = config ``train.seed``.
@@ -67,12 +68,14 @@ class PlanReleaseOperator(BaseOperator):
         )
 
         config = get_config()
-        name = str(self.release_name or "").strip() or default_release_name(config, _run_when(context))
+        named = str(self.release_name or "").strip()
+        name = named or default_release_name(config, _run_when(context))
         seed = int(self.seed) if self.seed not in (None, "") else None
         with RecordsDbHook(postgres_conn_id=config.connections.records_db).connection() as conn:
             try:
                 plan = plan_release(conn, config, name=name, run_id=context["run_id"], ratios=_ratios(self.ratios),
-                                    formats=_formats(self.formats), seed=seed)
+                                    formats=_formats(self.formats), seed=seed,
+                                    skip_if_unchanged=not named)  # a named release is always built
             except NothingToRelease as err:
                 raise AirflowSkipException(str(err)) from None
             except (ReleaseExists, ReleaseError) as err:
