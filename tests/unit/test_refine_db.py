@@ -123,6 +123,8 @@ CASES = {
     "no_date.jpg": (lambda: _jpeg(_photo(5), when=None), ["exif_missing_date"]),
     "bad_date.jpg": (lambda: _jpeg(_photo(6), when="0000:00:00 00:00:00"), ["exif_bad_date"]),
     "old.jpg": (lambda: _jpeg(_photo(7), when="2019:05:01 09:00:00"), ["exif_date_out_of_period"]),
+    "future.jpg": (lambda: _jpeg(_photo(10), when="2099:01:01 09:00:00"),
+                   ["exif_date_out_of_period", "exif_future_date"]),
     "tiny.jpg": (lambda: _jpeg(_photo(8, 200, 150)), ["too_small"]),
     # Darkening a photo 5x also divides its edge contrast, which the Laplacian score measures: blurry too.
     "dark.jpg": (lambda: _jpeg(Image.fromarray((np.asarray(_photo(9)) * 0.2).astype(np.uint8))), ["blurry", "dark"]),
@@ -181,7 +183,7 @@ def test_one_batch_end_to_end_and_rerun_changes_nothing(records, refine_world, m
     with Image.open(rows["rotated.jpg"]["location"].removeprefix("file://")) as im:
         assert im.size == (640, 498), "upright: landscape again"
     assert summary.images == len(CASES) and summary.passed == 3
-    assert "batch 1/1: 11 images, 3 passed;" in summary.line()
+    assert "batch 1/1: 12 images, 3 passed;" in summary.line()
     assert (root / "docs" / "index.html").is_file()
 
     with records.cursor() as cur:
