@@ -23,6 +23,8 @@ def seeded(records, tmp_path):
     with records.cursor() as cur:
         cur.execute("INSERT INTO quarantine (entity_kind, entity_key, stage, reason_code) VALUES "
                     "('image', '1', 'collect', 'truncated'), ('image', '2', 'collect', 'truncated')")
+        cur.execute("INSERT INTO labeling_daily_results (work_date, worker_id, class_name, assigned, uploaded, missing) "
+                    "VALUES (%s, 'w9', 'person', 3, 1, 2)", (DAY,))
     records.commit()
     return records
 
@@ -38,8 +40,11 @@ def test_views_answer_the_common_questions(seeded):
     by = {(r["stage"], r["reason_code"]): r["rejections"] for r in reasons}
     assert by[("first_inspection", "invalid_json")] == 2
     assert sum(n for (s, c), n in by.items() if s == "collect" and c == "truncated") == 2
+    labeling = [r for r in progress if r["stage"] == "labeling"]
+    assert [(r["worker_id"], r["items"], r["passed"], r["failed"]) for r in labeling] == [("w9", 3, 1, 2)]
     workers = reports.view_rows(seeded, "v_worker_throughput")
-    assert {r["worker_id"] for r in workers} == {"w1", "w2", "w3"}
+    assert {r["worker_id"] for r in workers} == {"w1", "w2", "w3", "w9"}
+    assert [(r["assigned"], r["uploaded"]) for r in workers if r["worker_id"] == "w9"] == [(3, 1)]
     assert all(r["first_failure_rate"] == 0 for r in workers if r["first_inspected"])
     with pytest.raises(ValueError, match="unknown view"):
         reports.view_rows(seeded, "images; DROP TABLE images")
