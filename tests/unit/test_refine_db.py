@@ -161,10 +161,11 @@ def test_one_batch_end_to_end_and_rerun_changes_nothing(records, refine_world, m
     monkeypatch.setattr("trainset.config.get_config", lambda: config)  # record_verdicts reads the config
     warehouse, quarantine = LocalStorage(root / "warehouse"), LocalStorage(root / "quarantine")
     reader = refine.SourceReader([raw])
-    batches = refine.plan_batches(records, config, "run1", batch_size=100)
-    assert len(batches) == 1
-    summary = refine.refine_batch(records, config, batches[0], run_id="run1", reader=reader, warehouse=warehouse,
-                                  quarantine=quarantine, docs_dir=root / "docs")
+    # Three batches of four: the re-compressed copy (5th image) meets its original (1st) across batches.
+    batches = refine.plan_batches(records, config, "run1", batch_size=4)
+    assert len(batches) == 3
+    summaries = [refine.refine_batch(records, config, b, run_id="run1", reader=reader, warehouse=warehouse,
+                                     quarantine=quarantine, docs_dir=root / "docs") for b in batches]
     with records.cursor() as cur:
         rows = {r["original_name"]: r for r in db.fetch_dicts(cur, "SELECT * FROM images")}
     for name, (_, reasons) in CASES.items():
@@ -182,8 +183,10 @@ def test_one_batch_end_to_end_and_rerun_changes_nothing(records, refine_world, m
     assert rows["recompressed.jpg"]["duplicate_of"] == rows["sharp.jpg"]["image_id"]
     with Image.open(rows["rotated.jpg"]["location"].removeprefix("file://")) as im:
         assert im.size == (640, 498), "upright: landscape again"
-    assert summary.images == len(CASES) and summary.passed == 3
-    assert "batch 1/1: 12 images, 3 passed;" in summary.line()
+    assert sum(x.images for x in summaries) == len(CASES) and sum(x.passed for x in summaries) == 3
+    assert summaries[0].line().startswith("batch 1/3: 4 images, 3 passed; blurry 1;")
+    assert summaries[1].line().startswith("batch 2/3: 4 images, 0 passed; ")
+    assert "near_duplicate 1" in summaries[1].line()
     assert (root / "docs" / "index.html").is_file()
 
     with records.cursor() as cur:
@@ -203,8 +206,9 @@ def test_one_batch_end_to_end_and_rerun_changes_nothing(records, refine_world, m
         return images, seqs, files
 
     before = snapshot()
-    again = refine.plan_batches(records, config, "run1", batch_size=100)
+    again = refine.plan_batches(records, config, "run1", batch_size=4)
     assert again == []
-    refine.refine_batch(records, config, batches[0], run_id="run1", reader=reader, warehouse=warehouse,
-                        quarantine=quarantine)
+    for b in batches:
+        refine.refine_batch(records, config, b, run_id="run1", reader=reader, warehouse=warehouse,
+                            quarantine=quarantine)
     assert snapshot() == before
