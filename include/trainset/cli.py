@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "trainset.commands.show",
     "trainset.commands.json_dump",
     "trainset.commands.report",
+    "trainset.commands.release",
     "trainset.commands.expectations",
     "trainset.commands.refine",
 )

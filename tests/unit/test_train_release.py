@@ -259,3 +259,14 @@ def test_an_unchanged_automatic_release_is_skipped(released):
     # Other parameters are a change; a named release is always planned.
     assert plan_release(conn, config, name="auto-2", run_id="run-auto", seed=99, skip_if_unchanged=True)["items"]
     assert plan_release(conn, config, name="named", run_id="run-named")["items"] == len(released["passed"])
+
+
+def test_cli_lists_and_verifies_releases(released, records_dsn, capsys):
+    from trainset.cli import main
+
+    assert main(["release", "list", "--dsn", records_dsn]) == 0
+    assert "rel-1  v1" in capsys.readouterr().out
+    assert main(["release", "verify", "rel-1", "--uri", released["storage"].uri]) == 0
+    assert "OK" in capsys.readouterr().out
+    assert main(["release", "verify", "nope", "--uri", released["storage"].uri]) == 2
+    assert "not a release" in capsys.readouterr().out
