@@ -8,6 +8,7 @@ verify).  ``demo_summary(conn)`` gives the PM's lines for the demo.
 from __future__ import annotations
 
 from trainset.db import fetch_dicts
+from trainset.train.split import ordered_splits
 
 
 def demo_summary(conn) -> list[str]:
@@ -21,7 +22,8 @@ def demo_summary(conn) -> list[str]:
         return ["train_handoff: no release yet (no item has passed inspection)"]
     r = rows[0]
     counts, leak = r["counts"], r["leak_check"]
-    splits = ", ".join(f"{s} {n}" for s, n in counts.get("per_split", {}).items())
+    per_split = counts.get("per_split", {})
+    splits = ", ".join(f"{s} {per_split[s]}" for s in ordered_splits(per_split))  # jsonb sorts keys
 
     def pct(v):
         return ("n/a" if v is None else f"{v * 100:.1f}%")
