@@ -22,11 +22,22 @@ from trainset import db  # noqa: E402
 from trainset.config import get_config  # noqa: E402
 from trainset.demo import build_drop_zone  # noqa: E402
 from trainset.localpeers import LocalS3, SlackSink, airflow_connection_env  # noqa: E402
+from trainset.mailsink import SmtpSink  # noqa: E402
 
 # Each stage: its DAG, an optional preparation step (simulated people), and the summary lines it adds.
 # "module:function" strings keep this list readable and import each stage only when it runs.
 STAGES = [
     {"dag_id": "collect", "title": "1. collect", "summary": "trainset.collect:demo_summary"},
+    {"dag_id": "refine", "title": "2. refine (정제)", "summary": "trainset.refine:demo_summary"},
+    {"dag_id": "annotate_intake", "title": "3. annotate_intake (가공)", "before": "trainset.annotate.demo:demo_prepare",
+     "conf": {"work_date": "2026-03-16"}, "summary": "trainset.annotate.demo:demo_summary"},
+    {"dag_id": "inspection", "title": "4a. inspection (검수): transfer to the inspection server",
+     "summary": "trainset.inspection.demo:transfer_summary"},
+    {"dag_id": "inspection", "title": "4b. inspection (검수): verdicts back, rework notices",
+     "before": "trainset.inspection.demo:demo_prepare", "summary": "trainset.inspection.demo:demo_summary"},
+    {"dag_id": "train_handoff", "title": "5. train_handoff (학습)", "summary": "trainset.train:demo_summary"},
+    {"dag_id": "daily_report", "title": "PM daily report", "conf": {"day": "2026-03-17"},
+     "summary": "trainset.reports:demo_summary"},
 ]
 
 
@@ -42,14 +53,17 @@ def main() -> int:
     slack_log = data_root / "slack" / "messages.jsonl"
     s3 = LocalS3().start()
     sink = SlackSink().start()
+    mail = SmtpSink().start()
     os.environ.update(airflow_connection_env(sink, s3.endpoint))
+    os.environ["AIRFLOW_CONN_SMTP_DEFAULT"] = mail.airflow_connection()
     drop_zone = config.storage.drop_zone.removeprefix("file://")
     demo_files = build_drop_zone(Path(drop_zone))
     print(f"demo drop zone: {len(demo_files)} files in {drop_zone}")
 
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[1] / "dags"))
+    dags_dir = Path(__file__).resolve().parents[1] / "dags"
+    bag = DagBag(dag_folder=str(dags_dir))
     if bag.import_errors:
         print("DAG import errors:", json.dumps(bag.import_errors, indent=2), file=sys.stderr)
         return 1
@@ -60,7 +74,9 @@ def main() -> int:
             if "before" in stage:
                 _call(stage["before"], conn=conn, config=config)
                 conn.commit()
-            run = bag.get_dag(stage["dag_id"]).test(run_conf=stage.get("conf"))
+            # A fresh parse per run: in-process, rendering templates overwrites operator attributes.
+            dag = DagBag(dag_folder=bag.get_dag(stage["dag_id"]).fileloc).get_dag(stage["dag_id"])
+            run = dag.test(run_conf=stage.get("conf"))
             results.append((stage, run))
             if str(run.state) != "success":
                 failed = [ti.task_id for ti in run.get_task_instances() if str(ti.state) != "success"]
@@ -88,6 +104,7 @@ def main() -> int:
     finally:
         conn.close()
         sink.stop()
+        mail.stop()
         s3.stop()
     return 0
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
-EXPECTED_DAGS = {"collect"}
+EXPECTED_DAGS = {"collect", "refine", "annotate_intake", "inspection", "json_dump", "train_handoff", "daily_report"}
 
 
 @pytest.fixture(scope="module")
