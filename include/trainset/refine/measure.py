@@ -117,7 +117,7 @@ def working_gray(im: Image.Image, orientation: int) -> np.ndarray:
         lo, hi = float(arr.min()), float(arr.max())
         arr = np.zeros_like(arr) if hi <= lo else (arr - lo) * (255.0 / (hi - lo))
         im = Image.fromarray(arr.astype(np.uint8))
-    gray = np.asarray(im.convert("L"))
+    gray = np.asarray(im if im.mode == "L" else im.convert("L"))  # after a JPEG draft: already luma
     if (gray.shape[1], gray.shape[0]) != target:
         # After a JPEG draft the factor is below 2, where bilinear is alias-free and 3x cheaper than area.
         small = gray.shape[1] < 2 * target[0]
