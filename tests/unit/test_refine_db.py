@@ -212,3 +212,20 @@ def test_one_batch_end_to_end_and_rerun_changes_nothing(records, refine_world, m
         refine.refine_batch(records, config, b, run_id="run1", reader=reader, warehouse=warehouse,
                             quarantine=quarantine)
     assert snapshot() == before
+
+
+def test_missing_raw_file_is_rejected_not_a_crash(records, refine_world, monkeypatch):
+    config, raw, root = refine_world
+    monkeypatch.setattr("trainset.config.get_config", lambda: config)
+    with records.cursor() as cur:
+        cur.execute("SELECT image_id, location FROM images WHERE original_name = 'other.jpg'")
+        image_id, location = cur.fetchone()
+    Path(location.removeprefix("file://")).unlink()
+    reader = refine.SourceReader([raw])
+    [batch_id] = refine.plan_batches(records, config, "run2", batch_size=100)
+    refine.refine_batch(records, config, batch_id, run_id="run2", reader=reader,
+                        warehouse=LocalStorage(root / "warehouse"), quarantine=LocalStorage(root / "quarantine"))
+    with records.cursor() as cur:
+        cur.execute("SELECT status, reason_codes FROM images WHERE image_id = %s", (image_id,))
+        status, reasons = cur.fetchone()
+    assert status == "rejected" and "corrupt" in reasons

@@ -377,7 +377,13 @@ def route_rejects(conn, batch_id: str, reader: SourceReader, quarantine: Storage
         key = r["target"][len(quarantine.uri) + 1:]
         if not (quarantine.exists(key) and quarantine.size(key) == r["size_bytes"]):
             src, src_key = reader.store_and_key(r["location"])
-            transfer(src, src_key, quarantine, key, remove_source=False)
+            try:
+                transfer(src, src_key, quarantine, key, remove_source=False)
+            except FileNotFoundError:
+                # The raw bytes vanished (deleted by hand): the verdict stands, the location stays the raw one.
+                log.warning("image %s: raw file %s is missing; nothing to copy to quarantine", r["image_id"],
+                            r["location"])
+                continue
             copied += 1
         with conn.cursor() as cur:
             cur.execute("UPDATE images SET location = %s, updated_at = now() WHERE image_id = %s",
@@ -537,7 +543,10 @@ def _reject_at_output(cur, config, r: dict, error: str, batch_id: str, reader: S
 
     target = quarantine_uri(config.storage.quarantine, r["image_id"], r["original_name"], "corrupt")
     src, key = reader.store_and_key(r["location"])
-    transfer(src, key, quarantine, target[len(quarantine.uri) + 1:], remove_source=False)
+    try:
+        transfer(src, key, quarantine, target[len(quarantine.uri) + 1:], remove_source=False)
+    except FileNotFoundError:
+        target = r["location"]  # the raw bytes vanished: record the verdict, keep the last known location
     cur.execute("UPDATE images SET status = 'rejected', stage = %s, reason_codes = %s, location = %s, "
                 "updated_at = now() WHERE image_id = %s", (STAGE, ["corrupt"], target, r["image_id"]))
     cur.execute("UPDATE refine_measurements SET verdict = 'rejected', reason_codes = %s WHERE image_id = %s",
