@@ -123,6 +123,11 @@ def test_refine_demo(project_env, refine_config, run_dag):
     assert docs.is_file()
 
     assert run.get_task_instance("publish_source_images").state == "success"
+    from trainset.refine import demo_summary
+
+    lines = demo_summary(conn)
+    assert lines[0].startswith("refine (정제): warehouse ") and f"person {sum(r['class_name'] == 'person' for r in refined)}" in lines[0]
+    assert any("blurry" in line and "near_duplicate" in line for line in lines)
 
     # A re-run changes nothing.
     before = _snapshot(conn, warehouse, quarantine)
