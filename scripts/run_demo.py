@@ -94,6 +94,9 @@ def main() -> int:
             print(f"\n{stage['title']}  [dag {stage['dag_id']}: {run.state}, run {run.run_id}]")
             for line in _call(stage["summary"], conn):
                 print(f"   {line}")
+        print("\n   note: the demo's S3 server (moto, on 127.0.0.1) keeps objects in memory only, so it starts empty on")
+        print("   every `make demo`; transfers the records DB lists as verified but the server no longer has are")
+        print("   detected and sent again, which is what 'retried uploads' counts after the first demo.")
         print("\nwhere things are:")
         for name, uri in config.storage.model_dump().items():
             print(f"   {name:18s} {uri}")

@@ -296,7 +296,7 @@ class _Facts:
         rows = fetch_dicts(self.cur, f"""
             SELECT image_id, regexp_replace(dataset_name, '\\.[^.]*$', '') AS item_key, {SIZE_SQL},
                    original_name, class_name, location
-            FROM images i WHERE dataset_name IS NOT NULL AND status = 'refined'
+            FROM images i WHERE dataset_name IS NOT NULL  -- any status: a later stage may have moved it on
               AND regexp_replace(dataset_name, '\\.[^.]*$', '') = ANY(%s)""", (keys,))
         for r in rows:
             w, h = real_size(r["location"], (r["width"], r["height"]))
@@ -520,7 +520,7 @@ def _original_candidates(cur, stem: str) -> list[dict]:
     rows = fetch_dicts(cur, f"""
         SELECT image_id, regexp_replace(dataset_name, '\\.[^.]*$', '') AS item_key, dataset_name, original_name,
                {SIZE_SQL}, class_name, location
-        FROM images i WHERE status = 'refined' AND dataset_name IS NOT NULL
+        FROM images i WHERE dataset_name IS NOT NULL
           AND (original_name = %s OR regexp_replace(original_name, '\\.[^.]*$', '') = %s)""", (stem, stem))
     for r in rows:
         r["width"], r["height"] = real_size(r["location"], (r["width"], r["height"]))
