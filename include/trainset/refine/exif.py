@@ -79,11 +79,8 @@ def read_exif(im: Image.Image, timezone: str = "Asia/Seoul") -> ExifInfo:
             name = _TAG_NAMES.get(tag)
             if name and name not in fields and (text := _text(value)) is not None:
                 fields[name] = text[:200]
-        try:
-            gps = exif.get_ifd(GPS_IFD)
-        except Exception:  # noqa: BLE001
-            gps = {}
-        info.has_gps = bool(gps) or GPS_IFD in exif
+        # The GPS IFD pointer is enough to know there is a location to strip; parsing it would cost time.
+        info.has_gps = GPS_IFD in exif
         try:
             info.orientation = int(exif.get(ORIENTATION, 1) or 1)
         except (TypeError, ValueError):
