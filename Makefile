@@ -43,9 +43,10 @@ setup: install
 demo: setup
 	$(PY) scripts/run_demo.py
 
-test: setup
+test: setup lint
 	$(PY) -m pytest
 
+# ruff's AIR rules flag deprecated Airflow imports (airflow.decorators, airflow.models.*) among the rest.
 lint: install
 	$(VENV)/bin/ruff check dags plugins include tests benchmarks scripts
 

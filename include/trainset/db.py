@@ -109,7 +109,7 @@ def execute_batch(cur, sql: str, rows: Sequence[Sequence] | Iterable[Sequence], 
 def fetch_dicts(cur, sql: str, params: Sequence | dict | None = None) -> list[dict]:
     cur.execute(sql, params)
     cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, row)) for row in cur.fetchall()]
+    return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
 
 def ensure_database(admin_dsn: str, name: str) -> bool:

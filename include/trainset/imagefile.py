@@ -115,4 +115,3 @@ def inspect_image(data: bytes, *, allowed_formats: set[str], max_pixels: int, ve
             reason = "truncated" if "truncated" in text.lower() else "corrupt"
             return Inspection(fmt, reason=reason, detail=f"{type(err).__name__}: {text}"[:500])
     return Inspection(fmt, width, height)
-

@@ -91,7 +91,7 @@ def test_sidecar_manifest_assigns_classes(records, tmp_path):
     drop, _, _ = setup_roots(tmp_path)
     drop.write_bytes("x1.jpg", jpeg("red"))
     drop.write_bytes("x2.jpg", jpeg("blue"))
-    drop.write_bytes("manifest.csv", "file,class\nx1.jpg,food\nx2.jpg,spaceship\n".encode())
+    drop.write_bytes("manifest.csv", b"file,class\nx1.jpg,food\nx2.jpg,spaceship\n")
     collect(records, tmp_path)
     by_name = {r["original_name"]: r for r in rows(records)}
     assert by_name["x1.jpg"]["class_name"] == "food" and by_name["x1.jpg"]["status"] == "raw"
