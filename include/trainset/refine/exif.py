@@ -36,7 +36,7 @@ class ExifInfo:
     make: str | None = None
     model: str | None = None
     has_gps: bool = False
-    fields: dict[str, str] = field(default_factory=dict)  # every readable tag by name (for required-field checks)
+    fields: dict[str, str] = field(default_factory=dict)  # the tags read, by name (for required-field checks)
     error: str | None = None  # the EXIF block could not be parsed (the image itself may be fine)
 
 
@@ -61,23 +61,27 @@ def parse_exif_datetime(raw: str, tz: dt.tzinfo) -> dt.datetime | None:
     return value.replace(tzinfo=tz)
 
 
-def read_exif(im: Image.Image, timezone: str = "Asia/Seoul") -> ExifInfo:
-    """EXIF of an opened (not decoded) image. Broken EXIF never raises: it is reported in ``error``."""
+def read_exif(im: Image.Image, timezone: str = "Asia/Seoul", wanted: list[str] | tuple = ()) -> ExifInfo:
+    """EXIF of an opened (not decoded) image: orientation, capture time, make, model, GPS presence, and the tags
+    named in ``wanted`` (only those are read, so a photo with hundreds of maker tags costs no more).  Broken EXIF
+    never raises: it is reported in ``error``."""
     info = ExifInfo()
+    names = {"Make", "Model", *DATE_TAGS, *wanted}
     try:
         exif = im.getexif()
-        fields: dict[str, str] = {}
-        for tag, value in exif.items():
-            name = _TAG_NAMES.get(tag)
-            if name and (text := _text(value)) is not None:
-                fields[name] = text
         try:
-            sub = exif.get_ifd(EXIF_IFD)
+            sub = exif.get_ifd(EXIF_IFD) if EXIF_IFD in exif else {}
         except Exception:  # noqa: BLE001 - a broken sub-IFD loses its tags, not the image
             sub = {}
-        for tag, value in sub.items():
-            name = _TAG_NAMES.get(tag)
-            if name and name not in fields and (text := _text(value)) is not None:
+        fields: dict[str, str] = {}
+        for name in names:
+            tag = _TAG_IDS.get(name)
+            if tag is None:
+                continue
+            value = exif.get(tag)
+            if value is None:
+                value = sub.get(tag)
+            if (text := _text(value)) is not None:
                 fields[name] = text[:200]
         # The GPS IFD pointer is enough to know there is a location to strip; parsing it would cost time.
         info.has_gps = GPS_IFD in exif

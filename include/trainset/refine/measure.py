@@ -76,8 +76,14 @@ def to_unsigned64(value: int) -> int:
 
 
 def dhash(gray: np.ndarray) -> int:
-    """64-bit difference hash: 9x8 box-downscaled grayscale, one bit per horizontal neighbour comparison."""
-    small = np.asarray(Image.fromarray(gray).resize((9, 8), Image.Resampling.BOX), dtype=np.int16)
+    """64-bit difference hash: the grayscale averaged over a 9x8 grid of blocks, one bit per horizontal neighbour
+    comparison (block sums with numpy: a few hundred microseconds cheaper than a resize)."""
+    h, w = gray.shape
+    if h < 8 or w < 9:
+        gray = np.asarray(Image.fromarray(gray).resize((max(w, 9), max(h, 8)), Image.Resampling.NEAREST))
+        h, w = gray.shape
+    bh, bw = h // 8, w // 9
+    small = gray[: bh * 8, : bw * 9].reshape(8, bh, 9, bw).sum(axis=(1, 3), dtype=np.uint32)
     bits = (small[:, 1:] > small[:, :-1]).ravel()
     return to_signed64(int("".join("1" if b else "0" for b in bits), 2))
 
@@ -150,7 +156,7 @@ def measure_bytes(data: bytes, *, required_fields: list[str], timezone: str = "A
         with im:
             m.width, m.height = im.size
             m.pixels = m.width * m.height
-            _apply_exif(m, read_exif(im, timezone), required_fields)
+            _apply_exif(m, read_exif(im, timezone, wanted=required_fields), required_fields)
             if m.orientation in (5, 6, 7, 8):  # the spec judges the photo as it is viewed
                 m.width, m.height = m.height, m.width
             if m.pixels > max_pixels:
