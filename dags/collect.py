@@ -4,6 +4,7 @@ Daily (``schedules.collect`` in the project file) and on demand: trigger with a 
 the drop zone, or another file:// / s3:// location) and optionally as a dry run.
 """
 
+import pendulum
 from airflow.sdk import Param, dag
 from trainset.config import get_config
 from trainset_airflow.defaults import default_args
@@ -15,6 +16,7 @@ config = get_config()
 @dag(
     dag_id="collect",
     schedule=config.schedules.collect,
+    start_date=pendulum.datetime(*config.project.period.start.timetuple()[:3], tz=config.project.timezone),
     catchup=False,
     max_active_runs=1,  # two scans of one drop zone at once would race for the same files
     default_args=default_args(config),
