@@ -93,6 +93,16 @@ def test_real_run_changes_exactly_the_matching_files_and_records_them(records, l
                                   (SPECS[0][0], True, [], "rename_class:cat=animal"),
                                   (SPECS[2][0], True, [], "clamp_boxes")]
 
+    # The records DB's canonical annotation follows the fixed file (what the transfer and the release read).
+    assert result.payloads_updated == 2
+    with records.cursor() as cur:
+        cur.execute("SELECT item_key, payload FROM annotations WHERE item_key = ANY(%s) ORDER BY item_key",
+                    ([SPECS[0][0], SPECS[2][0]],))
+        payloads = dict(cur.fetchall())
+    assert {o["category"] for o in payloads[SPECS[0][0]]["objects"]} == {"animal"}
+    assert all("legacy_id" not in o["attributes"] for o in payloads[SPECS[0][0]]["objects"])
+    assert payloads[SPECS[2][0]]["objects"][0]["bbox"] == [60, 6, 36, 66]
+
     # Again: nothing matches any more, nothing is written or recorded twice.
     again = apply_fixes(records, storage, "accepted", rules, load_config(), run="fix3", dry_run=False, backup=backup)
     assert again.plans == [] and _snapshot(storage) == after

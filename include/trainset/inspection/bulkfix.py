@@ -179,6 +179,7 @@ class FixResult:
     written: int = 0
     revalidated_ok: int = 0
     revalidation_failures: dict[str, list[str]] = field(default_factory=dict)
+    payloads_updated: int = 0  # accepted annotations (annotations.payload) that now carry the fix
     warnings: list[str] = field(default_factory=list)
 
     def summary_lines(self, examples: int = 5) -> list[str]:
@@ -186,7 +187,8 @@ class FixResult:
         lines = [f"bulk fix {self.run}: {mode}; {self.scanned} file(s) scanned, {len(self.plans)} would change"
                  if self.dry_run else
                  f"bulk fix {self.run}: {mode}; {self.scanned} file(s) scanned, {self.written} changed, "
-                 f"re-validation passed {self.revalidated_ok}, failed {len(self.revalidation_failures)}"]
+                 f"re-validation passed {self.revalidated_ok}, failed {len(self.revalidation_failures)}; "
+                 f"{self.payloads_updated} accepted annotation(s) updated in the records DB"]
         lines += [f"  {rule}: {n} change(s)" for rule, n in sorted(self.changes_by_rule.items())]
         for plan in self.plans[:examples]:
             lines.append(f"  {plan.key}:")
@@ -238,9 +240,10 @@ def _image_facts(conn, item_keys: list[str]) -> dict:
     return {r["item_key"]: ImageFacts(**r) for r in rows}
 
 
-def revalidate(plans: list[FilePlan], config: ProjectConfig, *, conn=None, work_date: dt.date | None = None) \
-        -> dict[str, list[str]]:
-    """The first inspection's rules over the new bytes: reason codes per file key (empty list = passed)."""
+def revalidate(plans: list[FilePlan], config: ProjectConfig, *, conn=None, work_date: dt.date | None = None,
+               items_out: dict | None = None) -> dict[str, list[str]]:
+    """The first inspection's rules over the new bytes: reason codes per file key (empty list = passed).
+    ``items_out``, when given, receives the normalised label (``LabelItem``) of each file key that parsed."""
     from trainset.annotate.readers import parse_files
     from trainset.annotate.rules import RuleUnit, judge
 
@@ -260,6 +263,8 @@ def revalidate(plans: list[FilePlan], config: ProjectConfig, *, conn=None, work_
         for p in parsed:
             codes |= {f.code for f in p.findings}
             if p.item is not None:
+                if items_out is not None:
+                    items_out[plan.key] = p.item
                 ref = str(len(units))
                 refs[ref] = plan.key
                 # Without a DB the image is not known: judge the label alone (no pairing/size facts).
@@ -282,7 +287,8 @@ def apply_fixes(conn, storage: Storage, prefix: str, rules: list[Rule], config: 
         return result
     if backup is None:
         raise ValueError("a real run needs a backup storage for the original files")
-    verdicts = revalidate(result.plans, config, conn=conn, work_date=work_date)
+    items: dict = {}
+    verdicts = revalidate(result.plans, config, conn=conn, work_date=work_date, items_out=items)
     # Order matters for a crash: originals kept, then the audit committed, then the files written. A retry of
     # the same run plans only the files not written yet; their audit rows already exist (ON CONFLICT: kept).
     audit = []
@@ -305,6 +311,17 @@ def apply_fixes(conn, storage: Storage, prefix: str, rules: list[Rule], config: 
             result.revalidation_failures[plan.key] = codes
         else:
             result.revalidated_ok += 1
+    # The accepted annotation's canonical form follows the fixed file, so the transfer and the release (which read
+    # annotations.payload) carry the fix; a fix that fails re-validation leaves the payload as it was.
+    updates = [(items[p.key].model_dump_json(), len(items[p.key].objects), p.item_key)
+               for p in result.plans if p.key in items and not verdicts.get(p.key)]
+    with conn.cursor() as cur:
+        db.execute_batch(cur, """
+            UPDATE annotations a SET payload = v.payload::jsonb, object_count = v.objects::int
+            FROM (VALUES %s) AS v(payload, objects, item_key)
+            WHERE a.item_key = v.item_key AND a.status IN ('passed', 'repaired')""", updates)
+    conn.commit()
+    result.payloads_updated = len(updates)
     files = {p.key: {"key": p.key, "changes": p.changes, "revalidation": verdicts.get(p.key, [])}
              for p in result.plans}
     summary_key = f"bulkfix/{run}/summary.json"
