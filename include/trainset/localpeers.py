@@ -27,7 +27,30 @@ class SlackRequest:
         return str(self.body.get("text", ""))
 
 
-class SlackSink:
+class LoopbackServer:
+    """A socketserver served from a daemon thread: the lifecycle the local peers share."""
+
+    def _serve(self, server) -> None:
+        self.server = server
+        self.host, self.port = server.server_address[:2]
+        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class SlackSink(LoopbackServer):
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
         self.requests: list[SlackRequest] = []
         self.failures_left = 0
@@ -73,10 +96,9 @@ class SlackSink:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
-        self.host, self.port = self.server.server_address[:2]
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        server = ThreadingHTTPServer((host, port), Handler)
+        server.daemon_threads = True
+        self._serve(server)
 
     @property
     def url(self) -> str:
@@ -90,14 +112,6 @@ class SlackSink:
     def api_base_url(self) -> str:
         return f"{self.url}/api/"
 
-    def start(self) -> SlackSink:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
     def clear(self) -> None:
         with self._lock:
             self.requests.clear()
@@ -109,12 +123,6 @@ class SlackSink:
     def messages(self, path_part: str = "") -> list[SlackRequest]:
         with self._lock:
             return [r for r in self.requests if path_part in r.path and not r.path.endswith("conversations.open")]
-
-    def __enter__(self) -> SlackSink:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
 
 def airflow_connection_env(sink: SlackSink | None = None, s3_endpoint: str | None = None) -> dict[str, str]:

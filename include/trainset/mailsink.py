@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import default as default_policy
 
+from trainset.localpeers import LoopbackServer
+
 
 @dataclass
 class ReceivedMail:
@@ -43,7 +45,7 @@ def _address(arg: str) -> str:
     return arg.split()[0].strip("<>") if arg else ""
 
 
-class SmtpSink:
+class SmtpSink(LoopbackServer):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, max_bytes: int = 50 * 1024 * 1024):
         self.messages: list[ReceivedMail] = []
         self._lock = threading.Lock()
@@ -115,17 +117,7 @@ class SmtpSink:
             allow_reuse_address = True
             daemon_threads = True
 
-        self.server = Server((host, port), Handler)
-        self.host, self.port = self.server.server_address[:2]
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self) -> SmtpSink:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._serve(Server((host, port), Handler))
 
     def clear(self) -> None:
         with self._lock:
@@ -142,9 +134,3 @@ class SmtpSink:
         return json.dumps({"conn_type": "smtp", "host": self.host, "port": self.port,
                            "extra": {"disable_ssl": True, "disable_tls": True, "from_email": from_email,
                                      "retry_limit": 1, "timeout": 10}})
-
-    def __enter__(self) -> SmtpSink:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
