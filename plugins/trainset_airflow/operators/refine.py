@@ -64,16 +64,21 @@ class PlanRefineBatchesOperator(BaseOperator):
         return batches
 
 
-class ExifCheckOperator(BaseOperator):
-    """Measure the batch (once; shared with ``BlurCheckOperator``) and write the ``exif`` and ``spec`` check rows:
-    capture time, camera make/model, GPS presence, orientation, format and upright size."""
+class _RefineBatchOperator(BaseOperator):
+    """An operator that works on one mapped refine batch, named by its (templated) batch id."""
 
     template_fields: Sequence[str] = ("batch_id",)
-    ui_color = "#e6f0fa"
 
     def __init__(self, *, batch_id: str, **kwargs) -> None:
         super().__init__(**kwargs)
         self.batch_id = batch_id
+
+
+class ExifCheckOperator(_RefineBatchOperator):
+    """Measure the batch (once; shared with ``BlurCheckOperator``) and write the ``exif`` and ``spec`` check rows:
+    capture time, camera make/model, GPS presence, orientation, format and upright size."""
+
+    ui_color = "#e6f0fa"
 
     def execute(self, context: Context) -> dict:
         config = get_config()
@@ -86,16 +91,11 @@ class ExifCheckOperator(BaseOperator):
         return {"measured": measured, **counts}
 
 
-class BlurCheckOperator(BaseOperator):
+class BlurCheckOperator(_RefineBatchOperator):
     """Write the ``sharpness``, ``exposure``, ``information`` and ``near_duplicate`` check rows; the perceptual
     hash is looked up against every earlier image (the whole warehouse) through the multi-index hash table."""
 
-    template_fields: Sequence[str] = ("batch_id",)
     ui_color = "#e6f0fa"
-
-    def __init__(self, *, batch_id: str, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.batch_id = batch_id
 
     def execute(self, context: Context) -> dict:
         config = get_config()
@@ -108,15 +108,10 @@ class BlurCheckOperator(BaseOperator):
         return {"measured": measured, "near_duplicates": near}
 
 
-class QuarantineRejectsOperator(BaseOperator):
+class QuarantineRejectsOperator(_RefineBatchOperator):
     """Copy the images the suite rejected to ``<quarantine>/refine/<reason>/`` (where the DB says)."""
 
-    template_fields: Sequence[str] = ("batch_id",)
     ui_color = "#fae6e6"
-
-    def __init__(self, *, batch_id: str, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.batch_id = batch_id
 
     def execute(self, context: Context) -> int:
         config = get_config()
@@ -127,17 +122,12 @@ class QuarantineRejectsOperator(BaseOperator):
         return copied
 
 
-class AnonymizeOperator(BaseOperator):
+class AnonymizeOperator(_RefineBatchOperator):
     """De-identify the batch's passed images (faces and plates masked, every detection recorded), upright them,
     strip personal EXIF, rename by the naming rule, resize, re-encode and write them to the warehouse; then log the
     batch's summary line."""
 
-    template_fields: Sequence[str] = ("batch_id",)
     ui_color = "#eee6fa"
-
-    def __init__(self, *, batch_id: str, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.batch_id = batch_id
 
     def execute(self, context: Context) -> dict:
         config = get_config()
