@@ -43,6 +43,9 @@ WORK_DATE = "{{ ti.xcom_pull(task_ids='resolve_work_date')['work_date'] }}"
     schedule=config.schedules.annotate_intake,
     start_date=pendulum.datetime(config.project.period.start.year, config.project.period.start.month,
                                  config.project.period.start.day, tz=config.project.timezone),
+    # No work is distributed after the project period: unpausing after it (or a backfill past it) makes no run.
+    end_date=pendulum.datetime(config.project.period.end.year, config.project.period.end.month,
+                               config.project.period.end.day, 23, 59, 59, tz=config.project.timezone),
     catchup=False,
     max_active_runs=1,  # days build on each other (what is left to assign, the rework queue)
     default_args=default_args(config),

@@ -372,11 +372,13 @@ class ApiClient:
         raise TimeoutError(f"no new run of {dag_id} after {timeout:.0f} s")
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1) -> str:
-        r = self.session.get(f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/"
-                             f"{try_number}", params={"map_index": map_index, "full_content": True},
-                             headers={"Accept": "text/plain"}, timeout=60)
-        r.raise_for_status()
-        return r.text
+        """The task's log as the UI shows it (the structured lines' events, one per line)."""
+        body = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+                        map_index=map_index, full_content=True)
+        content = body.get("content", [])
+        if isinstance(content, str):
+            return content
+        return "\n".join(line.get("event", "") if isinstance(line, dict) else str(line) for line in content)
 
     def backfill(self, dag_id: str, from_date: str, to_date: str, conf: dict | None = None,
                  max_active_runs: int = 1) -> dict:
