@@ -256,11 +256,31 @@ class AirflowStack:
         log = self.components[name].log
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log and log.exists() else ""
 
+    def component_of(self, pid: int) -> str | None:
+        """Which component started a process (e.g. a task instance's ``pid``): the nearest ancestor we spawned."""
+        import psutil
+
+        by_pid = {c.process.pid: c.name for c in self.components.values() if c.process}
+        try:
+            chain = [psutil.Process(pid), *psutil.Process(pid).parents()]
+        except psutil.NoSuchProcess:
+            return None
+        return next((by_pid[p.pid] for p in chain if p.pid in by_pid), None)
+
     def kill(self, name: str) -> None:
         """SIGKILL the component's whole process group (a machine that dies: no cleanup, no goodbye)."""
+        import psutil
+
         c = self.components[name]
+        family = []
+        # Its descendants too, should one have left the group (the Task SDK's supervisor may start its own).
+        with contextlib.suppress(psutil.NoSuchProcess):
+            family = psutil.Process(c.process.pid).children(recursive=True)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(c.process.pid, signal.SIGKILL)
+        for p in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
         c.process.wait(10)
 
     def stop(self, grace: float = 20) -> None:
