@@ -21,6 +21,17 @@ export TRAINSET_PGDATA := $(PGDATA)
 export TRAINSET_DATA_ROOT ?= $(LOCAL)/data
 export NO_PROXY := *
 
+# `make up EXECUTOR=celery WORKERS=2`: CeleryExecutor, a Redis broker on 127.0.0.1 and N workers (trainset_dev).
+EXECUTOR ?= local
+WORKERS ?= 2
+REDIS_PORT ?= 6379
+ifeq ($(EXECUTOR),celery)
+export AIRFLOW__CORE__EXECUTOR := CeleryExecutor
+export AIRFLOW__CELERY__BROKER_URL := redis://127.0.0.1:$(REDIS_PORT)/0
+export AIRFLOW__CELERY__RESULT_BACKEND := db+$(AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)
+endif
+CELERY_LOCAL = PYTHONPATH=$(CURDIR)/include $(PY) -m trainset_dev.celery_local --state $(LOCAL)/celery
+
 .PHONY: install setup demo test lint up down clean print-env
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
@@ -51,10 +62,12 @@ lint: install
 	$(VENV)/bin/ruff check dags plugins include tests benchmarks scripts
 
 up: setup
+	@if [ "$(EXECUTOR)" = celery ]; then $(CELERY_LOCAL) up --workers $(WORKERS) --redis-port $(REDIS_PORT); fi
 	@scripts/airflow_up.sh
 
 down:
 	@scripts/airflow_down.sh
+	@test ! -x $(PY) || $(CELERY_LOCAL) down
 	@test ! -x $(PY) || $(PY) -m trainset dev down --pgdata $(PGDATA)
 
 clean: down
