@@ -8,9 +8,12 @@ looks up credentials itself.
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import os
 import shutil
 import tempfile
+import time
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -114,10 +117,21 @@ class LocalStorage(Storage):
     def open(self, key: str) -> BinaryIO:
         return open(self._path(key), "rb")
 
+    # A writer killed between creating its temporary file and the rename (SIGKILL, a dead machine) leaves it
+    # behind; the next write of the same key removes such leftovers once they are this old (a live writer's file
+    # grows, so its mtime stays fresh).
+    STALE_TMP_SECONDS = 20
+
     def _atomic_target(self, key: str) -> tuple[Path, Path]:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+        prefix = f".tmp-{target.name}."
+        now = time.time()
+        for leftover in target.parent.glob(glob.escape(prefix) + "*"):
+            with contextlib.suppress(OSError):
+                if now - leftover.stat().st_mtime > self.STALE_TMP_SECONDS:
+                    leftover.unlink()
+        fd, tmp = tempfile.mkstemp(prefix=prefix, dir=target.parent)
         os.close(fd)
         return target, Path(tmp)
 
