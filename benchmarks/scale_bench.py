@@ -222,7 +222,7 @@ def main(argv=None) -> int:
                 print(f"2 workers vs 1: {ratio:.2f}x (target >= 1.7x on 2 cores)")
                 mp = w * h / 1e6
                 per_worker_1mp = one["images_per_s"] * mp  # cost grows about linearly with pixels
-                results["projection_133k_1mp"] = projection(per_worker_1mp, ratio / 2)
+                results["projection_133k_1mp"] = projection(per_worker_1mp, min(1.0, ratio / 2))
                 print(f"projection, {SEED_PHOTOS} photos of 1 MP (one core per worker):")
                 for p in results["projection_133k_1mp"]:
                     print(f"  {p['workers']:3d} workers: {p['images_per_s']:7.1f} img/s, {p['hours']:6.2f} h")
