@@ -92,7 +92,8 @@ def main() -> int:
         print("=" * 78)
         for stage, run in results:
             print(f"\n{stage['title']}  [dag {stage['dag_id']}: {run.state}, run {run.run_id}]")
-            for line in _call(stage["summary"], conn):
+            # Each stage says what this run did, then the records DB's totals, each labelled as such.
+            for line in _call(stage["summary"], conn, run_id=run.run_id):
                 print(f"   {line}")
         print("\n   note: the demo's S3 server (moto, on 127.0.0.1) keeps objects in memory only, so it starts empty on")
         print("   every `make demo`; transfers the records DB lists as verified but the server no longer has are")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from trainset import figures
 from trainset.config import get_config
 
 from trainset_airflow.assets import training_dataset
@@ -117,9 +118,13 @@ class PublishReleaseOperator(BaseOperator):
             except (ReleaseExists, ReleaseError) as err:
                 raise AirflowFailException(str(err)) from None
         counts = summary["counts"]
-        self.log.info("published %s (%s) to %s: %d items, %d objects; imbalance ratio %s; 구문 정확성 %s",
+        self.log.info("published %s (%s) to %s: %d items, %d objects; imbalance ratio %s; data card figures (%s): "
+                      "구문 정확성 %s, first-inspection pass rate %s, inspection pass rate %s",
                       summary["release"], summary["version"], summary["uri"], counts["items"], counts["objects"],
-                      counts.get("imbalance_ratio"), counts.get("syntax_accuracy"))
+                      counts.get("imbalance_ratio"), counts.get("quality_scope"),
+                      figures.syntax_text(counts.get("syntax_accuracy"), config.annotate.syntax_accuracy_target),
+                      figures.pct(counts.get("first_inspection_pass_rate")),
+                      figures.pct(counts.get("inspection_pass_rate")))
         self.log.info("data card: %s", summary["datacard"])
         return summary
 
