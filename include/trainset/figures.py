@@ -210,7 +210,8 @@ def syntax_text(value: float | None, target: float) -> str:
 
 
 def reasons_text(reasons: dict[str, int]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in reasons.items()) or "none"
+    """Counts per reason, most first (then by name), whatever order the dict arrives in (XCom, JSONB)."""
+    return ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))) or "none"
 
 
 def first_inspection_line(f: FirstInspection, target: float) -> str:

@@ -48,7 +48,7 @@ def test_views_answer_the_common_questions(seeded):
     assert {r["worker_id"] for r in workers} == {"w1", "w2", "w3", "w9"}
     assert [(r["assigned"], r["uploaded"]) for r in workers if r["worker_id"] == "w9"] == [(3, 1)]
     assert all(r["first_failure_rate"] == 0 for r in workers if r["first_inspected"] and r["worker_id"] != "w1")
-    assert [r["first_failed"] for r in workers if r["worker_id"] == "w1"] == [2]  # the seed's broken uploads
+    assert sum(r["first_failed"] for r in workers if r["worker_id"] == "w1") == 2  # the seed's broken uploads
     with pytest.raises(ValueError, match="unknown view"):
         reports.view_rows(seeded, "images; DROP TABLE images")
 

@@ -510,9 +510,11 @@ def record_first_inspection(conn, outcome, *, run_id: str, batch_id: str) -> dic
             WHERE a.work_date = %s AND x.inspected_on = %s AND x.round = 'first' AND a.image_id = i.image_id
               AND x.item_key = regexp_replace(i.dataset_name, '\\.[^.]*$', '')""", (day, day))
         passed = sum(1 for v in verdicts.values() if not v)
-    return {"work_date": day.isoformat(), "inspected": len(verdicts) + len(syntax), "passed": passed,
+    # The first round only, before repairs: the day's figures are publish_results' (trainset.figures).
+    return {"work_date": day.isoformat(), "round": "first, before repairs",
+            "inspected": len(verdicts) + len(syntax), "passed": passed,
             "failed": len(verdicts) - passed + len(syntax), "missing": len(missing),
-            "reasons": dict(outcome.reason_counts), "syntax_failed": len(syntax)}
+            "rule_failures_rows_per_reason": dict(outcome.reason_counts), "syntax_failed": len(syntax)}
 
 
 # ---------------------------------------------------------------- refinement remedies + second inspection
