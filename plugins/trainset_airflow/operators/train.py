@@ -226,9 +226,14 @@ class DailyReportOperator(BaseOperator):
         finally:
             shutil.rmtree(work, ignore_errors=True)
         numbers = result["key_numbers"]
-        self.log.info("daily report %s: %d progress rows; collected today %d, first inspection %s/%s, "
-                      "검수 %s/%s; files %s", day, result["rows"], numbers["collected_today"],
-                      numbers["first_passed_today"], numbers["first_inspected_today"], numbers["server_passed_today"],
+        self.log.info("daily report %s: %d progress rows; collected today %d; first inspection (%s) %s/%s passed, "
+                      "(%s) %s/%s; 구문 정확성 (%s) %s; 검수 (%s) %s/%s passed; files %s", day, result["rows"],
+                      numbers["collected_today"], numbers["first_inspection_scope_today"],
+                      numbers["first_passed_today"], numbers["first_inspected_today"],
+                      numbers["first_inspection_scope_total"], numbers["first_passed_total"],
+                      numbers["first_inspected_total"], numbers["first_inspection_scope_total"],
+                      figures.syntax_text(numbers["syntax_accuracy_total"], config.annotate.syntax_accuracy_target),
+                      numbers["inspection_scope_today"], numbers["server_passed_today"],
                       numbers["server_inspected_today"], ", ".join(uris))
         return {"day": day.isoformat(), "files": uris, "key_numbers": numbers, "rows": result["rows"]}
 
