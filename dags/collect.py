@@ -23,7 +23,7 @@ config = get_config()
     tags=["trainset", "collect", "stage-1"],
     doc_md=__doc__,
     params={
-        "source_prefix": Param("", type="string", title="Source prefix",
+        "source_prefix": Param(None, type=["null", "string"], title="Source prefix",
                                description="Sub-folder of the drop zone, or a file:// or s3:// URI; empty = all."),
         "dry_run": Param(False, type="boolean", title="Dry run", description="Check and report; change nothing."),
     },
@@ -32,7 +32,7 @@ config = get_config()
 def collect():
     DropZoneCollectOperator(
         task_id="collect_drop_zone",
-        source_prefix="{{ params.source_prefix }}",
+        source_prefix="{{ params.source_prefix or '' }}",
         dry_run="{{ params.dry_run }}",
     )
 

@@ -25,11 +25,11 @@ config = get_config()
     default_args=default_args(config),
     tags=["trainset", "report"],
     doc_md=__doc__,
-    params={"day": Param("", type="string", title="Report day",
+    params={"day": Param(None, type=["null", "string"], format="date", title="Report day",
                          description="YYYY-MM-DD; empty = the run's day in the project's time zone.")},
 )
 def daily_report():
-    build = DailyReportOperator(task_id="annotation_data_to_csv", day="{{ params.day }}")
+    build = DailyReportOperator(task_id="annotation_data_to_csv", day="{{ params.day or '' }}")
     email = EmailReportOperator(task_id="email_report", build_task_id="annotation_data_to_csv")
     build >> email
 

@@ -44,15 +44,15 @@ schedule = (AssetOrTimeSchedule(timetable=CronTriggerTimetable(config.schedules.
     tags=["trainset", "inspection", "stage-4"],
     doc_md=__doc__,
     params={
-        "item_keys": Param("", type="string", title="Items",
+        "item_keys": Param(None, type=["null", "string"], title="Items",
                            description="Comma-separated item keys to send; empty = every passed item not sent yet."),
-        "verdict_day": Param("", type="string", title="Verdict day",
+        "verdict_day": Param(None, type=["null", "string"], format="date", title="Verdict day",
                              description="YYYY-MM-DD: ingest only that day's verdict file; empty = every new file."),
     },
 )
 def inspection():
-    transfer = ServerTransferOperator(task_id="labeling_validation_batch", item_keys="{{ params.item_keys }}")
-    verdicts = VerdictIngestOperator(task_id="labeling_verdicts", only_day="{{ params.verdict_day }}",
+    transfer = ServerTransferOperator(task_id="labeling_validation_batch", item_keys="{{ params.item_keys or '' }}")
+    verdicts = VerdictIngestOperator(task_id="labeling_verdicts", only_day="{{ params.verdict_day or '' }}",
                                      trigger_rule="all_done")  # verdicts of earlier sends come back regardless
     notices = ReworkNoticeOperator(task_id="validation_labeling")
     show = InspectionGalleryOperator(task_id="labeling_show", verdict_task_id="labeling_verdicts")
