@@ -4,10 +4,9 @@ Daily (``schedules.collect`` in the project file) and on demand: trigger with a 
 the drop zone, or another file:// / s3:// location) and optionally as a dry run.
 """
 
-import pendulum
 from airflow.sdk import Param, dag
 from trainset.config import get_config
-from trainset_airflow.defaults import default_args
+from trainset_airflow.defaults import cron_schedule, default_args
 from trainset_airflow.operators.collect import DropZoneCollectOperator
 
 config = get_config()
@@ -15,8 +14,8 @@ config = get_config()
 
 @dag(
     dag_id="collect",
-    schedule=config.schedules.collect,
-    start_date=pendulum.datetime(*config.project.period.start.timetuple()[:3], tz=config.project.timezone),
+    # No start_date: unpausing waits for the next tick instead of starting the latest past one at once.
+    schedule=cron_schedule(config.schedules.collect, config),
     catchup=False,
     max_active_runs=1,  # two scans of one drop zone at once would race for the same files
     default_args=default_args(config),

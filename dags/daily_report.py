@@ -8,9 +8,9 @@ Runs on ``schedules.daily_report`` (project time zone) and manually (Param ``day
   provider (connection ``connections.smtp``); once per day, a re-run does not send again.
 """
 
-from airflow.sdk import CronTriggerTimetable, Param, dag
+from airflow.sdk import Param, dag
 from trainset.config import get_config
-from trainset_airflow.defaults import default_args
+from trainset_airflow.defaults import cron_schedule, default_args
 from trainset_airflow.operators.train import DailyReportOperator, EmailReportOperator
 
 config = get_config()
@@ -18,8 +18,7 @@ config = get_config()
 
 @dag(
     dag_id="daily_report",
-    schedule=(CronTriggerTimetable(config.schedules.daily_report, timezone=config.project.timezone)
-              if config.schedules.daily_report else None),
+    schedule=cron_schedule(config.schedules.daily_report, config),
     catchup=False,
     max_active_runs=1,
     default_args=default_args(config),

@@ -13,11 +13,11 @@ Runs daily (``schedules.inspection``) and whenever annotate-intake emits ``first
 The file is not called ``inspect.py``: ``dags/`` is on sys.path and that would shadow the standard library.
 """
 
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag
+from airflow.sdk import AssetOrTimeSchedule, Param, dag
 from trainset.config import get_config
 from trainset.inspection.checks import TRANSFER_CHECK_SQL, VERDICT_CHECK_SQL, verdict_suite_parameters
 from trainset_airflow.assets import first_inspection_passed
-from trainset_airflow.defaults import default_args
+from trainset_airflow.defaults import cron_schedule, default_args
 from trainset_airflow.operators.gx import GxValidationOperator
 from trainset_airflow.operators.inspection import (
     InspectionGalleryOperator,
@@ -29,8 +29,7 @@ from trainset_airflow.operators.transfer import ServerTransferOperator
 
 config = get_config()
 
-schedule = (AssetOrTimeSchedule(timetable=CronTriggerTimetable(config.schedules.inspection,
-                                                               timezone=config.project.timezone),
+schedule = (AssetOrTimeSchedule(timetable=cron_schedule(config.schedules.inspection, config),
                                 assets=[first_inspection_passed])
             if config.schedules.inspection else [first_inspection_passed])
 

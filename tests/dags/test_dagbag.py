@@ -78,3 +78,21 @@ def test_every_param_has_a_title_a_description_and_a_default_the_trigger_form_ac
             if param.value == "" and "null" not in types:
                 problems.append(f"{dag_id}.{name}: empty string default; use ['null', 'string'] and None")
     assert not problems, "\n".join(problems)
+
+
+def test_unpausing_a_dag_waits_for_its_next_scheduled_time(dagbag):
+    """With catchup off and a start_date, Airflow starts the latest past tick the moment a DAG is unpaused
+    (`make up` unpauses every DAG); without a start_date a cron timetable waits for the next tick."""
+    import datetime as dt
+
+    from airflow.serialization.encoders import coerce_to_core_timetable
+    from airflow.timetables.base import TimeRestriction
+
+    now = dt.datetime.now(dt.UTC)
+    for dag_id, dag in dagbag.dags.items():
+        timetable = coerce_to_core_timetable(dag.timetable)
+        if not timetable.can_be_scheduled:
+            continue
+        info = timetable.next_dagrun_info(last_automated_data_interval=None,
+                                          restriction=TimeRestriction(dag.start_date, dag.end_date, dag.catchup))
+        assert info is None or info.run_after > now, (dag_id, info)
