@@ -48,7 +48,9 @@ def _peers(args) -> int:
     import threading
 
     from trainset.config import get_config
-    from trainset.peerserver import project_buckets, start_peers
+    import shlex
+
+    from trainset.peerserver import connection_env, project_buckets, start_peers
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -57,6 +59,9 @@ def _peers(args) -> int:
                         page_port=args.page_port, buckets=project_buckets(get_config()))
     ready = {"s3": peers.s3.endpoint, "slack": peers.slack.url, "smtp": f"{peers.smtp.host}:{peers.smtp.port}",
              "page": peers.page.url, "buckets": peers.buckets}
+    env = connection_env(s3_port=peers.s3.port, slack_port=peers.slack.port, smtp_port=peers.smtp.port)
+    (args.state / "connections.env").write_text(
+        "".join(f"export {key}={shlex.quote(value)}\n" for key, value in env.items()))
     # Written last: its presence tells `make up` every peer listens.
     (args.state / "peers.json").write_text(json.dumps(ready, indent=1))
     print("peers: " + json.dumps(ready), flush=True)
@@ -64,6 +69,7 @@ def _peers(args) -> int:
         stop.wait()
     finally:
         (args.state / "peers.json").unlink(missing_ok=True)
+        (args.state / "connections.env").unlink(missing_ok=True)
         peers.stop()
     print("peers: stopped", flush=True)
     return 0
