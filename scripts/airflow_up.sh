@@ -38,6 +38,8 @@ if [[ -n "${AIRFLOW_PASSWORD:-}" ]]; then
   umask 077; printf '{"admin": "%s"}\n' "$AIRFLOW_PASSWORD" > "$PASSWORDS"; umask 022
 fi
 export NO_PROXY='*' no_proxy='*'
+# This checkout's code in every component and task, whichever checkout the venv's editable install points to.
+export PYTHONPATH="$ROOT/include:$ROOT/plugins${PYTHONPATH:+:$PYTHONPATH}"
 
 alive() { [[ -f "$RUN_DIR/$1.pid" ]] && kill -0 "$(cat "$RUN_DIR/$1.pid")" 2>/dev/null; }
 
@@ -67,9 +69,21 @@ done
 # shellcheck disable=SC1091
 source "$PEERS_STATE/connections.env"
 
+# The api-server first: it is also the execution API every task process reports to; a scheduler started
+# beside it queues tasks whose processes find nothing listening and fail ("Connection refused").
+if [[ " $COMPONENTS " == *" api-server "* ]]; then
+  start api-server airflow api-server --host "$HOST" --port "$PORT"
+  echo -n "  waiting for the api-server "
+  for _ in $(seq 1 180); do
+    curl -fsS -o /dev/null "http://$HOST:$PORT/api/v2/monitor/health" 2>/dev/null && break
+    alive api-server || { echo; echo "api-server exited:"; tail -30 "$RUN_DIR/api-server.log"; exit 1; }
+    echo -n "."; sleep 1
+  done
+  echo
+fi
 for component in $COMPONENTS; do
   case "$component" in
-    api-server) start api-server airflow api-server --host "$HOST" --port "$PORT" ;;
+    api-server) ;;
     # --skip-serve-logs: the log server binds every interface; the api-server reads the same log folder.
     scheduler) start scheduler airflow scheduler --skip-serve-logs ;;
     dag-processor) start dag-processor airflow dag-processor ;;
