@@ -44,12 +44,11 @@ def _down(args) -> int:
 
 def _peers(args) -> int:
     import json
+    import shlex
     import signal
     import threading
 
     from trainset.config import get_config
-    import shlex
-
     from trainset.peerserver import connection_env, project_buckets, start_peers
 
     stop = threading.Event()
