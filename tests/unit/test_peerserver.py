@@ -6,6 +6,7 @@ import json
 import smtplib
 import socket
 import urllib.request
+import uuid
 from email.message import EmailMessage
 
 from trainset.peerserver import connection_env, start_peers
@@ -26,7 +27,8 @@ def test_alerts_dms_and_mail_are_listed_on_the_page_and_survive_a_restart(tmp_pa
     from slack_sdk import WebClient
 
     ports = {"s3_port": _port(), "slack_port": _port(), "smtp_port": _port(), "page_port": _port()}
-    peers = start_peers(tmp_path, buckets=["trainset-inspection"], **ports)
+    bucket = f"trainset-inspection-{uuid.uuid4().hex[:8]}"
+    peers = start_peers(tmp_path, buckets=[bucket], **ports)
     try:
         env = connection_env(s3_port=ports["s3_port"], slack_port=ports["slack_port"], smtp_port=ports["smtp_port"])
         webhook = json.loads(env["AIRFLOW_CONN_SLACK_ALERTS"])["password"]
@@ -42,7 +44,8 @@ def test_alerts_dms_and_mail_are_listed_on_the_page_and_survive_a_restart(tmp_pa
         mail.add_attachment(b"day,class\n", maintype="text", subtype="csv", filename="progress_20260317.csv")
         with smtplib.SMTP("127.0.0.1", ports["smtp_port"], timeout=10) as smtp:
             smtp.send_message(mail)
-        assert [b["Name"] for b in peers.s3.client().list_buckets()["Buckets"]] == ["trainset-inspection"]
+        # moto's backend is per process (other tests' buckets show too): look for this one.
+        assert bucket in [b["Name"] for b in peers.s3.client().list_buckets()["Buckets"]]
     finally:
         peers.stop()
 
