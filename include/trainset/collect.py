@@ -50,6 +50,7 @@ class Examined:
     status: str = "raw"
     target_uri: str = ""
     already_registered: bool = False
+    arrival: int = 0  # 0: first arrival of (source_uri, sha256); n: its n-th re-drop (see _mark_registered)
 
     @property
     def original_name(self) -> str:
@@ -186,10 +187,14 @@ def run_collect(*, conn, config: ProjectConfig, drop_zone: Storage, raw: Storage
         examined = list(pool.map(work, entries))
 
     with conn.cursor() as cur:
-        _mark_registered(cur, examined)
+        _mark_registered(cur, examined, raw, quarantine)
         _mark_duplicates(cur, examined)
         for ex in examined:
-            if ex.reason:
+            if ex.already_registered:
+                continue  # a crash being healed: the row already says what it is
+            if ex.arrival:
+                pass  # a re-drop: set to exact_duplicate by _mark_registered, whatever the bytes examine to
+            elif ex.reason:
                 ex.status = "quarantined"
             elif ex.duplicate_of is not None or ex.status == "duplicate":
                 ex.status, ex.reason = "duplicate", "exact_duplicate"
@@ -219,8 +224,7 @@ def run_collect(*, conn, config: ProjectConfig, drop_zone: Storage, raw: Storage
 
     if not dry_run:
         for ex in examined:
-            store = raw if ex.status == "raw" else quarantine
-            key = ex.target_uri[len(store.uri) + 1:]
+            store, key = _store_and_key(ex.target_uri, raw, quarantine)
             if store.exists(key) and store.size(key) == ex.size:
                 drop_zone.delete(ex.entry.key)  # a re-run after a crash: the bytes already arrived
             else:
@@ -234,35 +238,65 @@ def run_collect(*, conn, config: ProjectConfig, drop_zone: Storage, raw: Storage
     return summary
 
 
+def _store_and_key(uri: str, raw: Storage, quarantine: Storage) -> tuple[Storage, str]:
+    """The store (raw area or collect quarantine) a recorded location lies in, and its key there. Collect only
+    ever moves bytes into these two; any other location is a bug, never a reason to write elsewhere."""
+    for store in (raw, quarantine):
+        if uri.startswith(store.uri + "/"):
+            return store, uri[len(store.uri) + 1:]
+    raise ValueError(f"collect would move a file to {uri}, outside {raw.uri} and {quarantine.uri}")
+
+
 def psycopg_json(value: dict):
     import psycopg2.extras
 
     return psycopg2.extras.Json(value)
 
 
-def _mark_registered(cur, examined: list[Examined]) -> None:
-    """Rows that already exist for (source_uri, sha256): a re-run, or a crash between register and move."""
+def _mark_registered(cur, examined: list[Examined], raw: Storage, quarantine: Storage) -> None:
+    """Rows that already exist for (source_uri, sha256). Two cases, told apart by the registering batch:
+    - its batch never finished and the row's location is still in the raw area or the collect quarantine: a
+      crash between register and move; the row is reused and the bytes are moved where it says;
+    - otherwise the file was collected before (and may since be refined, rejected, released...): a re-drop. It is
+      a new arrival of the same bytes, registered as an exact duplicate of the first arrival's image and moved to
+      the collect quarantine under its own image id; the earlier row and its bytes are never touched."""
     if not examined:
         return
     rows = db.fetch_dicts(
         cur,
-        "SELECT image_id, source_uri, sha256, status, reason_codes, location, duplicate_of FROM images "
-        "WHERE (source_uri, sha256) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
+        "SELECT i.image_id, i.source_uri, i.sha256, i.status, i.reason_codes, i.location, i.duplicate_of,"
+        " i.arrival, b.finished_at IS NOT NULL AS batch_finished FROM images i JOIN batches b USING (batch_id)"
+        " WHERE (i.source_uri, i.sha256) IN (SELECT * FROM unnest(%s::text[], %s::text[]))"
+        " ORDER BY i.arrival",
         ([ex.source_uri for ex in examined], [ex.sha256 for ex in examined]),
     )
-    by_key = {(r["source_uri"], r["sha256"]): r for r in rows}
+    by_key: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        by_key.setdefault((r["source_uri"], r["sha256"]), []).append(r)
+    movable = (raw.uri + "/", quarantine.uri + "/")
     for ex in examined:
-        row = by_key.get((ex.source_uri, ex.sha256))
-        if row:
+        arrivals = by_key.get((ex.source_uri, ex.sha256))
+        if not arrivals:
+            continue
+        healing = [r for r in arrivals if not r["batch_finished"] and (r["location"] or "").startswith(movable)]
+        if healing:
+            row = healing[-1]
             ex.already_registered = True
             ex.image_id, ex.status, ex.target_uri = row["image_id"], row["status"], row["location"]
-            ex.duplicate_of = row["duplicate_of"]
+            ex.duplicate_of, ex.arrival = row["duplicate_of"], row["arrival"]
             ex.reason = row["reason_codes"][0] if row["reason_codes"] else None
+            continue
+        first = arrivals[0]
+        ex.arrival = arrivals[-1]["arrival"] + 1
+        ex.status, ex.reason = "duplicate", "exact_duplicate"
+        ex.duplicate_of = first["duplicate_of"] if first["status"] == "duplicate" and first["duplicate_of"] \
+            else first["image_id"]
+        ex.detail = f"dropped again: same path and bytes as image {first['image_id']} ({first['status']})"
 
 
 def _mark_duplicates(cur, examined: list[Examined]) -> None:
     """Exact duplicates: same bytes as an accepted image registered earlier, or earlier in this batch."""
-    fresh = [ex for ex in examined if not ex.already_registered and ex.reason is None]
+    fresh = [ex for ex in examined if not ex.already_registered and not ex.arrival and ex.reason is None]
     if not fresh:
         return
     rows = db.fetch_dicts(
@@ -300,13 +334,14 @@ def _register(cur, examined: list[Examined], batch_id: str, run_id: str, source:
                 ex.duplicate_of = ids_by_sha[ex.sha256]
         rows = [
             (ex.sha256, ex.size, ex.format, ex.width, ex.height, ex.source_uri, ex.original_name, ex.class_name,
-             batch_id, ex.status, STAGE, [ex.reason] if ex.reason else [], ex.warnings, ex.duplicate_of)
+             batch_id, ex.status, STAGE, [ex.reason] if ex.reason else [], ex.warnings, ex.duplicate_of,
+             ex.arrival)
             for ex in group
         ]
         returned = db.execute_batch(
             cur,
             "INSERT INTO images (sha256, size_bytes, format, width, height, source_uri, original_name, class_name,"
-            " batch_id, status, stage, reason_codes, warnings, duplicate_of) VALUES %s"
+            " batch_id, status, stage, reason_codes, warnings, duplicate_of, arrival) VALUES %s"
             " ON CONFLICT ON CONSTRAINT images_natural_key DO UPDATE SET updated_at = images.updated_at"
             " RETURNING image_id, source_uri, sha256",
             rows, fetch=True,

@@ -65,13 +65,19 @@ def test_collect_demo_drop_zone(project_env, run_dag):
     ti = run.get_task_instance("collect_drop_zone")
     assert ti.state == "success"
 
-    # Same demo dropped again, and a second run: nothing new, nothing duplicated, drop zone drained.
+    # Same demo dropped again: each file is a new arrival, an exact duplicate (issue 14), the raw area untouched.
     before = _table_counts(project_env.records)
+    raw_files = {p: p.read_bytes() for p in _files(project_env.data_root / "raw")}
     build_drop_zone(drop)
     run_dag("collect")
     after = _table_counts(project_env.records)
-    assert after["images"] == before["images"] and after["quarantine"] == before["quarantine"]
+    assert after["images"] == before["images"] + len(demo)
+    assert after["quarantine"] == before["quarantine"] + len(demo)
+    assert {p: p.read_bytes() for p in _files(project_env.data_root / "raw")} == raw_files
     assert _files(drop) == []
+    # A run with nothing dropped changes nothing.
+    run_dag("collect")
+    assert _table_counts(project_env.records)["images"] == after["images"]
 
 
 def test_collect_dry_run_changes_nothing(project_env, run_dag):

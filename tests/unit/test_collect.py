@@ -117,11 +117,37 @@ def test_rerun_after_crash_between_register_and_move_finishes_the_move(records, 
     summary = collect(records, tmp_path, run_id="r1", dry_run=True)
     assert summary.registered == 1 and rows(records) == []  # dry run wrote nothing
     collect(records, tmp_path, run_id="r1")
-    # Simulate the crash: bytes put back in the drop zone although the row (and the raw copy) exist.
+    # Simulate the crash: bytes put back in the drop zone although the row (and the raw copy) exist, and the
+    # batch never reached its end (a finished batch would make this a re-drop: test_redrop_* below).
     drop.write_bytes("person/a.jpg", jpeg("red"))
+    with records.cursor() as cur:
+        cur.execute("UPDATE batches SET finished_at = NULL")
+    records.commit()
     again = collect(records, tmp_path, run_id="r1")
     assert (again.registered, again.already_registered) == (0, 1)
     assert len(rows(records)) == 1 and list(drop.list()) == []
     with records.cursor() as cur:
         cur.execute("SELECT count(*) FROM batches")
         assert cur.fetchone()[0] == 1
+
+
+def test_redrop_of_a_collected_file_is_an_exact_duplicate_with_its_own_row(records, tmp_path):
+    drop, raw, quarantine = setup_roots(tmp_path)
+    drop.write_bytes("person/a.jpg", jpeg("red"))
+    collect(records, tmp_path, run_id="r1")
+    raw_keys = [e.key for e in raw.list()]
+    for n, run_id in enumerate(("r2", "r3"), start=1):
+        drop.write_bytes("person/a.jpg", jpeg("red"))
+        summary = collect(records, tmp_path, run_id=run_id)
+        assert (summary.registered, summary.duplicates, summary.already_registered) == (1, 1, 0)
+        all_rows = sorted(rows(records), key=lambda r: r["image_id"])
+        redrop = all_rows[-1]
+        assert len(all_rows) == n + 1 and redrop["status"] == "duplicate" and redrop["arrival"] == n
+        assert redrop["duplicate_of"] == all_rows[0]["image_id"]
+        assert redrop["location"] == quarantine.child_uri(f"collect/exact_duplicate/{redrop['image_id']}_a.jpg")
+        assert quarantine.exists(f"collect/exact_duplicate/{redrop['image_id']}_a.jpg")
+        with records.cursor() as cur:
+            cur.execute("SELECT reason_code, location FROM quarantine WHERE entity_key = %s",
+                        (str(redrop["image_id"]),))
+            assert cur.fetchall() == [("exact_duplicate", redrop["location"])]
+    assert [e.key for e in raw.list()] == raw_keys and list(drop.list()) == []
