@@ -87,10 +87,20 @@ class CollectSummary:
     def line(self) -> str:
         """The one line a PM reads in the task log."""
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.quarantined.items())) or "none"
-        prefix = "DRY RUN " if self.dry_run else ""
-        return (f"{prefix}collect {self.batch_id}: seen {self.seen}, registered {self.registered} "
+        if self.dry_run:
+            return self.dry_run_line(reasons)
+        return (f"collect {self.batch_id}: seen {self.seen}, registered {self.registered} "
                 f"(accepted {self.accepted}), already registered {self.already_registered}, "
                 f"duplicates {self.duplicates}, quarantined {sum(self.quarantined.values())} ({reasons}); "
+                f"{self.seen / self.seconds if self.seconds else 0:.1f} files/s")
+
+
+    def dry_run_line(self, reasons: str) -> str:
+        """A dry run wrote and moved nothing: say what a real run would do, in the conditional."""
+        return (f"DRY RUN: collect {self.batch_id} wrote and moved nothing; seen {self.seen}, would register "
+                f"{self.registered} (would accept {self.accepted}), already registered {self.already_registered}, "
+                f"would set aside {self.duplicates} exact duplicates and quarantine "
+                f"{sum(self.quarantined.values())} ({reasons}); "
                 f"{self.seen / self.seconds if self.seconds else 0:.1f} files/s")
 
 
