@@ -94,7 +94,6 @@ class CollectSummary:
                 f"duplicates {self.duplicates}, quarantined {sum(self.quarantined.values())} ({reasons}); "
                 f"{self.seen / self.seconds if self.seconds else 0:.1f} files/s")
 
-
     def dry_run_line(self, reasons: str) -> str:
         """A dry run wrote and moved nothing: say what a real run would do, in the conditional."""
         return (f"DRY RUN: collect {self.batch_id} wrote and moved nothing; seen {self.seen}, would register "
