@@ -103,7 +103,17 @@ def main() -> int:
         print(f"   {'records DB':18s} {db.resolve_dsn()}")
         print(f"   {'slack messages':18s} {slack_log} ({len(sink.messages())} this run)")
         print(f"   {'airflow logs':18s} {os.environ.get('AIRFLOW_HOME', '')}/logs")
+        # The pipeline's invariants (python -m trainset audit), while the demo's S3 server is still up.
+        from trainset.audit import open_roots, run_audit
+
+        conn.rollback()
+        audit = run_audit(conn, config, open_roots(config, s3.client()))
+        print("\n" + audit.line())
+        for breach in audit.breaches[:20]:
+            print(f"   {json.dumps(breach, ensure_ascii=False)}")
         print(f"\ndemo finished in {time.monotonic() - started:.0f} s")
+        if not audit.ok:
+            return 1
     finally:
         conn.close()
         sink.stop()

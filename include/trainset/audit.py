@@ -258,10 +258,12 @@ def run_audit(conn, config: ProjectConfig, storages: dict[str, Storage]) -> Audi
         return original_cache[image_id]
 
     for r in images:
-        if r["status"] != "refined" or not r["location"] or missing(r["location"]):
+        # Every row whose bytes sit where de-identified images belong (refined, refine_rework, ...).
+        if not r["location"] or missing(r["location"]):
             continue
         where = root_of(r["location"])
-        if where is None or where[0] in ("raw",):
+        if where is None or where[0] == "raw" or (where[0] == "quarantine"
+                                                    and where[1].startswith(RAW_QUARANTINE_FOLDERS)):
             continue
         data = roots[where[0]].read_bytes(where[1])
         sha = hashlib.sha256(data).hexdigest()
