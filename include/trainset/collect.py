@@ -3,7 +3,8 @@
 Flow, designed so a crash at any point is healed by running the same run again:
 1. scan the drop zone (a folder or an S3 prefix) and read each file once: sha256, size, sniffed format, header
    and decode check (``imagefile.inspect_image``);
-2. decide each file's class (``<class>/<file>`` layout or the sidecar manifest CSV) and outcome;
+2. decide each file's class (``<class>/<file>`` or ``<batch>/<class>/<file>`` layout, or the sidecar manifest
+   CSV; ``layout_class``) and outcome;
 3. register all rows in one transaction (natural key ``(source_uri, sha256)``: an existing row is reused);
 4. only then move the bytes to their recorded location (raw area or quarantine), atomically.
 A file whose row exists but whose bytes are still in the drop zone is simply moved on the next run.
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 STAGE = "collect"
 # Reason codes this stage records (quarantine.reason_code, images.reason_codes).
 REASONS = ("zero_byte", "unknown_format", "unsupported_format", "corrupt", "truncated", "decompression_bomb",
-           "too_large", "unreadable_name", "missing_class", "unknown_class", "exact_duplicate")
+           "too_large", "unreadable_name", "missing_class", "unknown_layout", "unknown_class", "exact_duplicate")
 
 
 @dataclass
@@ -126,11 +127,32 @@ def read_manifest(storage: Storage, prefix: str, manifest_name: str) -> dict[str
 
 
 def class_for(key: str, prefix: str, manifest: dict[str, str]) -> str | None:
+    return layout_class(key, prefix, manifest)[0]
+
+
+def layout_class(key: str, prefix: str, manifest: dict[str, str]) -> tuple[str | None, str | None, str]:
+    """A file's class from the drop zone's layout, relative to the scanned root (the drop zone or the
+    ``source_prefix``): ``(class, reason, detail)``, reason None when the layout gives a class.
+
+    Accepted layouts (README "Stage 1: collect"): a row of the sidecar manifest (``file,class``) at the top;
+    ``<class>/<file>``; ``<batch>/<class>/<file>`` (a batch folder of any name, one level). Anything else is
+    ``unknown_layout`` (a file at the top with no manifest, or deeper than ``<batch>/<class>/<file>``), and a
+    top-level file a manifest does not list is ``missing_class``."""
     if key in manifest:
-        return manifest[key]
+        return manifest[key], None, ""
     rel = key[len(prefix.strip("/")) + 1:] if prefix.strip("/") else key
     parts = rel.split("/")
-    return parts[0] if len(parts) > 1 else None
+    if len(parts) == 2:
+        return parts[0], None, ""
+    if len(parts) == 3:
+        return parts[1], None, ""
+    if len(parts) == 1:
+        if manifest:
+            return None, "missing_class", "at the top of the drop zone and not listed in the manifest"
+        return None, "unknown_layout", ("at the top of the drop zone with no manifest: use <class>/<file>, "
+                                        "<batch>/<class>/<file> or a manifest.csv row")
+    return None, "unknown_layout", (f"{len(parts) - 1} folders deep: accepted are <class>/<file> and "
+                                    "<batch>/<class>/<file> (or a manifest.csv row)")
 
 
 def examine(storage: Storage, entry: Entry, config: ProjectConfig) -> Examined:
@@ -184,10 +206,10 @@ def run_collect(*, conn, config: ProjectConfig, drop_zone: Storage, raw: Storage
             ex.reason, ex.detail = "unreadable_name", f"file name is not usable: {entry.name_problem}"
             return ex
         ex = examine(drop_zone, entry, config)
-        ex.class_name = class_for(entry.key, prefix, manifest)
+        ex.class_name, layout_reason, layout_detail = layout_class(entry.key, prefix, manifest)
         if ex.reason is None:
             if ex.class_name is None:
-                ex.reason, ex.detail = "missing_class", "no <class>/ folder and no manifest row"
+                ex.reason, ex.detail = layout_reason, layout_detail
             elif ex.class_name not in known_classes:
                 ex.reason, ex.detail = "unknown_class", f"class {ex.class_name!r} is not in the taxonomy"
         return ex
