@@ -5,7 +5,8 @@ Flow, designed so a crash at any point is healed by running the same run again:
    and decode check (``imagefile.inspect_image``);
 2. decide each file's class (``<class>/<file>`` or ``<batch>/<class>/<file>`` layout, or the sidecar manifest
    CSV; ``layout_class``) and outcome;
-3. register all rows in one transaction (natural key ``(source_uri, sha256)``: an existing row is reused);
+3. register all rows in one transaction (natural key ``(source_uri, sha256, arrival)``: the row of a crashed
+   run is reused; a file collected before and dropped again is a new arrival, an exact duplicate);
 4. only then move the bytes to their recorded location (raw area or quarantine), atomically.
 A file whose row exists but whose bytes are still in the drop zone is simply moved on the next run.
 """
