@@ -139,3 +139,18 @@ def test_pixel_check_accepts_every_mask_mode_and_rejects_none(mode):
     assert unmasked_boxes(_jpeg(np.asarray(Image.fromarray(masked).resize((240, 180)))), original, boxes) == []
     plain = _jpeg(np.asarray(Image.fromarray(_original()).resize((240, 180))))
     assert len(unmasked_boxes(plain, original, boxes)) == 1
+
+
+def test_pixel_check_rerenders_with_refine_for_boxes_too_small_for_the_energy_test():
+    """A 13x5 px plate under an 8-cell mosaic keeps its detail energy (2 px cells); refine's re-rendering with
+    the recorded box tells the mask apart (found on the corpus: faces/plates/eu/eu10.jpg)."""
+    from trainset.audit import RecordedDetections
+    from trainset.refine.render import render
+
+    config = load_config()
+    original = _jpeg(_original())
+    boxes = [(98, 235, 13, 5), BOX]
+    masked = render(original, config, RecordedDetections(boxes, 480)).data
+    plain = render(original, config, None).data
+    assert unmasked_boxes(masked, original, boxes, config) == []
+    assert len(unmasked_boxes(plain, original, boxes, config)) == 2
