@@ -11,8 +11,11 @@ date in the project time zone (so catch-up, backfill and re-runs address their o
 3. ``labeling_validation`` — read the uploads (zips safely), JSON-Schema validation and normalisation
    (``validate_schema``), then the GX suite ``annotation_rules`` judges the flattened annotation table
    (``first_inspection``; Data Docs under ``<reports>/data_docs``).
+   ``quality_assignments`` then mixes hidden GT items and consensus replicas into the lists (품질관리).
 4. ``labeling_refinement_validation`` — repair refinement-caused failures where certain, second inspection;
-   then accepted labels, quarantine, rework queue, the PM's tables (``labeling_daily_results``,
+   ``quality_scores`` scores GT uploads (set aside, never released), merges consensus replicas, per-labeler
+   daily/rolling scores and gating (one Slack message to the PM); then accepted labels, quarantine, rework
+   queue, the PM's tables (``labeling_daily_results``,
    ``labeling_daily_reasons``, view ``labeling_syntax_accuracy``) and the ``first_inspection_passed`` Asset.
 
 A dry run computes the distribution and the upload check without writing or sending, and skips the rest.
@@ -33,6 +36,7 @@ from trainset_airflow.operators.annotate import (
     gx_parameters,
 )
 from trainset_airflow.operators.gx import GxValidationOperator
+from trainset_airflow.operators.quality import QualityAssignmentOperator, QualityScoreOperator
 
 config = get_config()
 WORK_DATE = "{{ ti.xcom_pull(task_ids='resolve_work_date')['work_date'] }}"
@@ -76,7 +80,12 @@ def annotate_intake():
 
     @task_group(group_id="labeling_distribution")
     def labeling_distribution():
-        LabelingDistributionOperator(task_id="distribute", work_date=WORK_DATE, dry_run="{{ params.dry_run }}")
+        distribute = LabelingDistributionOperator(task_id="distribute", work_date=WORK_DATE,
+                                                  dry_run="{{ params.dry_run }}")
+        # Hidden GT items and consensus replicas (품질관리); a dry run adds none.
+        quality = QualityAssignmentOperator(task_id="quality_assignments", work_date=WORK_DATE,
+                                            dry_run="{{ params.dry_run }}")
+        distribute >> quality
 
     @task_group(group_id="labeling_finished")
     def labeling_finished():
@@ -106,8 +115,10 @@ def annotate_intake():
     @task_group(group_id="labeling_refinement_validation")
     def labeling_refinement_validation():
         repair = RefinementRemedyOperator(task_id="repair_and_reinspect", work_date=WORK_DATE)
+        scores = QualityScoreOperator(task_id="quality_scores", work_date=WORK_DATE,
+                                      notify="{{ params.notify }}")
         publish = LabelingResultsOperator(task_id="publish_results", work_date=WORK_DATE)
-        repair >> publish
+        repair >> scores >> publish  # GT uploads are set aside before anything is accepted
 
     day = resolve_work_date()
     day >> labeling_distribution() >> labeling_finished() >> not_dry_run() >> labeling_validation() \

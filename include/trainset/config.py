@@ -286,6 +286,8 @@ class QualitySettings(_Model):
     rolling_days: int = Field(default=7, ge=1, description="window of the rolling per-labeler accuracy")
     accuracy_target: float = Field(default=0.85, ge=0, le=1, description="rolling GT accuracy below this gates a labeler")
     min_gt_boxes: int = Field(default=10, ge=1, description="GT boxes a labeler needs in the window before gating")
+    pm_slack: str | None = Field(default=None, description="the PM's Slack user id or channel for gating messages;"
+                                                           " default slack.alerts")
     hints: QualityHintSettings = QualityHintSettings()
 
     @model_validator(mode="after")
