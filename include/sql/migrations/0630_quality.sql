@@ -81,6 +81,7 @@ CREATE TABLE IF NOT EXISTS quality_labeler_daily (
     consensus_agreement double precision,
     rolling_gt_boxes integer NOT NULL DEFAULT 0,
     rolling_accuracy double precision,
+    judged_accuracy double precision,              -- rolling_accuracy when rolling_gt_boxes >= quality.min_gt_boxes
     gated          boolean NOT NULL DEFAULT false,
     PRIMARY KEY (work_date, worker_id)
 );

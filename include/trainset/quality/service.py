@@ -24,6 +24,7 @@ from trainset.annotate.model import LabelItem
 from trainset.config import ProjectConfig
 from trainset.db import execute_batch, fetch_dicts
 from trainset.quality.consensus import merge_replicas
+from trainset.quality.gating import GATING_SQL, GATING_SUITE, gating_parameters
 from trainset.quality.scoring import CONFLICT_TYPES, Counts, compare_item
 
 log = logging.getLogger(__name__)
@@ -145,8 +146,11 @@ def _score_rows(day, worker, key, kind, annotation_id, score) -> tuple:
             m["accuracy"])
 
 
-def score_day(conn, config: ProjectConfig, day: dt.date, send: Callable[[str, str], None] | None = None) -> dict:
-    """GT scores, consensus merges, per-labeler daily and rolling scores and gating for ``day``."""
+def score_day(conn, config: ProjectConfig, day: dt.date, send: Callable[[str, str], None] | None = None, *,
+              judge_in_memory: bool = False) -> dict:
+    """GT scores, consensus merges, per-labeler daily and rolling scores for ``day``.  The DAG judges the
+    thresholds with the GX suite ``labeler_quality`` (``record_gating``); ``judge_in_memory`` runs the same suite
+    here (scripts and tests without Airflow)."""
     q = config.quality
     with conn.cursor() as cur:
         rows = fetch_dicts(cur, """
@@ -214,7 +218,9 @@ def score_day(conn, config: ProjectConfig, day: dt.date, send: Callable[[str, st
             execute_batch(cur, """UPDATE annotations a SET payload = v.p::jsonb, updated_at = now()
                                   FROM (VALUES %s) AS v(id, p) WHERE a.annotation_id = v.id""", payload_updates)
         daily = _labeler_daily(cur, config, day)
-    gating = update_gating(conn, config, day, daily, send)
+    gating = {}
+    if judge_in_memory:
+        gating = update_gating(conn, config, day, judge_gating(conn, config, day), send)
     return {"work_date": day.isoformat(), "gt_scored": len(set_aside["gt_scored"]),
             "gt_items": sum(1 for r in rows if r["role"] == "gt"), "consensus_items": len(consensus_rows),
             "consensus_disputed": disputed, "labelers": daily, **gating}
@@ -252,12 +258,13 @@ def _labeler_daily(cur, config: ProjectConfig, day: dt.date) -> dict[str, dict]:
                   "rolling_accuracy": rolling["accuracy"], "rolling_gt_boxes": rolling["gt_boxes"]}
         cur.execute("""INSERT INTO quality_labeler_daily (work_date, worker_id, gt_items, gt_boxes, labeled_boxes,
                            matched, accuracy, precision, recall, mean_iou, label_agreement, attribute_agreement,
-                           conflicts, consensus_items, consensus_agreement, rolling_gt_boxes, rolling_accuracy)
-                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                           conflicts, consensus_items, consensus_agreement, rolling_gt_boxes, rolling_accuracy,
+                           judged_accuracy)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
                     (day, w, len(today), m["gt_boxes"], m["labeled_boxes"], m["matched"], m["accuracy"],
                      m["precision"], m["recall"], m["mean_iou"], m["label_agreement"], m["attribute_agreement"],
                      json.dumps(m["conflicts"]), len(mine), out[w]["consensus_agreement"], rolling["gt_boxes"],
-                     rolling["accuracy"]))
+                     rolling["accuracy"], rolling["accuracy"] if rolling["gt_boxes"] >= q.min_gt_boxes else None))
     return out
 
 
@@ -268,28 +275,55 @@ def gating_message(config: ProjectConfig, worker: str, name: str, accuracy: floa
             f"Every item of theirs is now fully inspected until the score recovers.")
 
 
-def is_below_target(config: ProjectConfig, row: dict) -> bool | None:
-    """True/False when the window has enough GT boxes to judge; None when it does not."""
-    q = config.quality
-    if row["rolling_accuracy"] is None or row["rolling_gt_boxes"] < q.min_gt_boxes:
-        return None
-    return row["rolling_accuracy"] < q.accuracy_target
+def verdicts_from_outcome(conn, outcome, day: dt.date) -> dict[str, bool]:
+    """worker -> below target (True) / at or above (False), for the labelers the window lets us judge."""
+    with conn.cursor() as cur:
+        rows = fetch_dicts(cur, "SELECT worker_id, judged_accuracy FROM quality_labeler_daily WHERE work_date = %s",
+                           (day,))
+    return {r["worker_id"]: "below_accuracy_target" in outcome.failures.get(r["worker_id"], [])
+            for r in rows if r["judged_accuracy"] is not None}
 
 
-def update_gating(conn, config: ProjectConfig, day: dt.date, daily: dict[str, dict],
+def judge_gating(conn, config: ProjectConfig, day: dt.date) -> dict[str, bool]:
+    """Run the gating suite in memory (what the DAG's GX task does) and return the verdicts."""
+    import pandas as pd
+
+    from trainset.expectations import validate_dataframe
+
+    with conn.cursor() as cur:
+        rows = fetch_dicts(cur, GATING_SQL, {"day": day})
+    if not rows:
+        return {}
+    outcome = validate_dataframe(pd.DataFrame(rows), GATING_SUITE, id_column="worker_id",
+                                 parameters=gating_parameters(config))
+    return verdicts_from_outcome(conn, outcome, day)
+
+
+def record_gating(conn, outcome, *, run_id: str, batch_id: str) -> dict:
+    """``record_with`` for the GX operator: gate / lift labelers from the suite's verdicts (messages stay
+    pending in ``notifications`` until ``send_pending_gating``)."""
+    from trainset.config import get_config
+
+    day = dt.date.fromisoformat(batch_id.rsplit("__", 1)[-1])
+    config = get_config()
+    return update_gating(conn, config, day, verdicts_from_outcome(conn, outcome, day), None)
+
+
+def update_gating(conn, config: ProjectConfig, day: dt.date, verdicts: dict[str, bool],
                   send: Callable[[str, str], None] | None) -> dict:
-    """Gate labelers below target (one PM message per spell, through ``notifications``), lift recovered ones."""
+    """Gate labelers judged below target (one PM message per spell, through ``notifications``), lift the ones
+    judged at or above it; labelers not judged (too few GT boxes in the window) keep their state."""
     q = config.quality
     recipient = q.pm_slack or config.slack.alerts
     gated, lifted, messages = [], [], []
     with conn.cursor() as cur:
         state = {r["worker_id"]: r for r in fetch_dicts(cur, "SELECT * FROM quality_gating")}
         names = {r["worker_id"]: r["name"] for r in fetch_dicts(cur, "SELECT worker_id, name FROM workers")}
-        for w, row in sorted(daily.items()):
-            below = is_below_target(config, row)
+        daily = {r["worker_id"]: r for r in fetch_dicts(cur, "SELECT worker_id, rolling_accuracy FROM "
+                                                             "quality_labeler_daily WHERE work_date = %s", (day,))}
+        for w, below in sorted(verdicts.items()):
+            row = daily[w]
             now = state.get(w)
-            if below is None:
-                continue
             if below and not (now and now["gated"]):
                 since = day
                 key = f"quality:gated:{w}:{since.isoformat()}"
@@ -317,8 +351,8 @@ def update_gating(conn, config: ProjectConfig, day: dt.date, daily: dict[str, di
                             (row["rolling_accuracy"], w))
         cur.execute("UPDATE quality_labeler_daily d SET gated = g.gated FROM quality_gating g "
                     "WHERE d.worker_id = g.worker_id AND d.work_date = %s", (day,))
-    conn.commit()
     if send is not None:
+        conn.commit()  # the outbox row exists before the message goes out
         messages = send_pending_gating(conn, send)
     return {"gated": gated, "lifted": lifted, "messages_sent": messages}
 

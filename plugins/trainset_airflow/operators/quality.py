@@ -43,9 +43,30 @@ class QualityAssignmentOperator(_AnnotateOperator):
 
 
 class QualityScoreOperator(_AnnotateOperator):
-    """Score GT uploads, merge consensus replicas, per-labeler scores and gating (one Slack message to the PM).
+    """Score GT uploads (then set them aside), merge consensus replicas, per-labeler daily and rolling scores.
+    The gating thresholds are judged next by the GX suite ``labeler_quality``."""
 
-    :param notify: send the PM's gating message (False: it stays pending in ``notifications``).
+    ui_color = "#e8f4fa"
+
+    def execute(self, context: Context) -> dict:
+        from trainset.quality.service import score_day
+
+        config = get_config()
+        day = resolve_work_date(self.work_date, context, config)
+        with self._db(config) as conn:
+            result = score_day(conn, config, day)
+        for worker, row in result["labelers"].items():
+            self.log.info("%s: GT accuracy %s today, rolling %s over %d GT boxes", worker, row["accuracy"],
+                          row["rolling_accuracy"], row["rolling_gt_boxes"])
+        self.log.info("GT uploads set aside %d, consensus items %d (%d disputed)", result["gt_scored"],
+                      result["consensus_items"], result["consensus_disputed"])
+        return result
+
+
+class QualityNotifyOperator(_AnnotateOperator):
+    """Send the pending gating messages to the PM (Slack bot), each recorded as sent before the next.
+
+    :param notify: send (False: the messages stay pending in ``notifications``).
     """
 
     template_fields: Sequence[str] = ("work_date", "notify")
@@ -56,22 +77,20 @@ class QualityScoreOperator(_AnnotateOperator):
         self.slack_conn_id = slack_conn_id
         self.notify = notify
 
-    def execute(self, context: Context) -> dict:
+    def execute(self, context: Context) -> list[str]:
         from airflow.providers.slack.hooks.slack import SlackHook
-        from trainset.quality.service import score_day
+        from trainset.quality.service import send_pending_gating
 
         config = get_config()
-        day = resolve_work_date(self.work_date, context, config)
+        if not _flag(self.notify):
+            self.log.info("notify off: gating messages stay pending")
+            return []
         hook = SlackHook(slack_conn_id=self.slack_conn_id or config.connections.slack_api)
 
         def send(channel: str, text: str) -> None:
             hook.client.chat_postMessage(channel=channel, text=text)
 
         with self._db(config) as conn:
-            result = score_day(conn, config, day, send if _flag(self.notify) else None)
-        for worker, row in result["labelers"].items():
-            self.log.info("%s: GT accuracy %s today, rolling %s over %d GT boxes", worker, row["accuracy"],
-                          row["rolling_accuracy"], row["rolling_gt_boxes"])
-        self.log.info("gated %s, lifted %s, messages sent %s", result["gated"], result["lifted"],
-                      result["messages_sent"])
-        return result
+            sent = send_pending_gating(conn, send)
+        self.log.info("gating messages sent for %s", sent or "nobody")
+        return sent
