@@ -167,6 +167,40 @@ def test_quality_demo_day(quality_env, run_dag):
     assert len(texts) == 1 and "박대충 (bad)" in texts[0] and "0.0%" in texts[0]
     assert daily["bad"]["gated"] is True
 
+    # The PM's report: the quality block (CSV beside the report, a sheet in the XLSX) has bad's gated row.
+    from openpyxl import load_workbook
+    from trainset.reports import annotation_data_to_csv
+
+    report = annotation_data_to_csv(conn, quality_env.tmp_path / "report", DAY)
+    rows = list(csv.DictReader(io.StringIO(report["quality_csv"].read_text(encoding="utf-8-sig"))))
+    by_worker = {r["worker_id"]: r for r in rows}
+    assert by_worker["bad"]["gated"] == "True" and float(by_worker["bad"]["accuracy"]) == 0.0
+    assert float(by_worker["lee"]["accuracy"]) == 1.0 and by_worker["lee"]["gated"] == "False"
+    assert "quality" in load_workbook(report["xlsx"]).sheetnames
+
+    # The gallery: GT vs labeler and replica vs replica overlays, hints beside the image.
+    from trainset.inspection.viewer import (OTHER_RGB, REFERENCE_RGB, build_quality_gallery,
+                                            quality_comparisons)
+
+    bad_gt = next(a["item_key"] for a in gt_anns if a["worker_id"] == "bad")
+    comparisons = quality_comparisons(conn, DAY, hints={bad_gt: ["appearance_outlier 3.1 (object 1)"]})
+    assert sum(c.kind == "gt" for c in comparisons) == 6 and sum(c.kind == "consensus" for c in comparisons) == 6
+    page = build_quality_gallery(comparisons, quality_env.tmp_path / "gallery", config=config)
+    html_text = page.read_text(encoding="utf-8")
+    assert "GT vs labeler (6)" in html_text and "Replica vs replica (6)" in html_text
+    bad_item = next(c for c in comparisons if c.kind == "gt" and c.other_name == "bad" and c.item_key == bad_gt)
+    rendered = next((page.parent / "items").glob(f"gt_{bad_gt}*.jpg"), None)
+    assert rendered is not None and bad_item.summary.startswith("accuracy 0.00")
+    with Image.open(rendered) as im:
+        px = im.convert("RGB").load()
+        assert im.width > W  # the side panel with the summary and hints
+
+        def near(xy, rgb):
+            return sum(abs(a - b) for a, b in zip(px[xy], rgb, strict=True)) < 120
+
+        assert near((64 + 60, 60), REFERENCE_RGB)  # GT's top edge
+        assert near((250, 5 + 40), OTHER_RGB) or near((251, 5 + 40), OTHER_RGB)  # bad's dashed bottom edge
+
     # A re-run changes nothing and sends nothing new.
     run_dag("annotate_intake", conf={"work_date": DAY.isoformat(), "wait_for_due": False})
     texts = [m.text for m in quality_env.slack.messages("chat.postMessage") if "품질관리" in (m.text or "")]

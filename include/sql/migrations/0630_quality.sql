@@ -96,3 +96,15 @@ CREATE TABLE IF NOT EXISTS quality_gating (
     notification_id bigint REFERENCES notifications(notification_id),
     updated_at     timestamptz NOT NULL DEFAULT now()
 );
+
+-- The report's quality block: per labeler and day (what the PM's CSV/XLSX and the data card show).
+CREATE OR REPLACE VIEW v_labeler_quality AS
+SELECT d.work_date AS day, d.worker_id, d.gt_items, d.gt_boxes, d.labeled_boxes, d.matched,
+       d.accuracy, d.precision, d.recall, d.mean_iou, d.label_agreement, d.attribute_agreement,
+       COALESCE((d.conflicts->>'missing')::int, 0) AS missing,
+       COALESCE((d.conflicts->>'extra')::int, 0) AS extra,
+       COALESCE((d.conflicts->>'mismatching_label')::int, 0) AS mismatching_label,
+       COALESCE((d.conflicts->>'low_overlap')::int, 0) AS low_overlap,
+       COALESCE((d.conflicts->>'attributes')::int, 0) AS attribute_conflicts,
+       d.consensus_items, d.consensus_agreement, d.rolling_gt_boxes, d.rolling_accuracy, d.gated
+FROM quality_labeler_daily d;
