@@ -179,8 +179,7 @@ def test_quality_demo_day(quality_env, run_dag):
     assert "quality" in load_workbook(report["xlsx"]).sheetnames
 
     # The gallery: GT vs labeler and replica vs replica overlays, hints beside the image.
-    from trainset.inspection.viewer import (OTHER_RGB, REFERENCE_RGB, build_quality_gallery,
-                                            quality_comparisons)
+    from trainset.inspection.viewer import OTHER_RGB, REFERENCE_RGB, build_quality_gallery, quality_comparisons
 
     bad_gt = next(a["item_key"] for a in gt_anns if a["worker_id"] == "bad")
     comparisons = quality_comparisons(conn, DAY, hints={bad_gt: ["appearance_outlier 3.1 (object 1)"]})
