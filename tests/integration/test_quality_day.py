@@ -178,6 +178,13 @@ def test_quality_demo_day(quality_env, run_dag):
     assert float(by_worker["lee"]["accuracy"]) == 1.0 and by_worker["lee"]["gated"] == "False"
     assert "quality" in load_workbook(report["xlsx"]).sheetnames
 
+    # The data card's section: the per-labeler table and the accuracy-over-time plot.
+    from trainset.train.datacard import labeler_quality_section
+
+    section = labeler_quality_section(conn, quality_env.tmp_path / "card")
+    assert "<td>bad</td>" in section and "labeler_accuracy.png" in section
+    assert (quality_env.tmp_path / "card" / "labeler_accuracy.png").stat().st_size > 1000
+
     # The gallery: GT vs labeler and replica vs replica overlays, hints beside the image.
     from trainset.inspection.viewer import OTHER_RGB, REFERENCE_RGB, build_quality_gallery, quality_comparisons
 
