@@ -188,8 +188,20 @@ def test_quality_demo_day(quality_env, run_dag):
     # The gallery: GT vs labeler and replica vs replica overlays, hints beside the image.
     from trainset.inspection.viewer import OTHER_RGB, REFERENCE_RGB, build_quality_gallery, quality_comparisons
 
+    from trainset.quality.service import hint_lines
+
     bad_gt = next(a["item_key"] for a in gt_anns if a["worker_id"] == "bad")
-    comparisons = quality_comparisons(conn, DAY, hints={bad_gt: ["appearance_outlier 3.1 (object 1)"]})
+    hints = hint_lines(conn, DAY)
+    with conn.cursor() as cur:
+        cur.execute("SELECT worker_id, count(DISTINCT annotation_id) FROM quality_hints WHERE work_date = %s "
+                    "AND code IN ('area_outlier', 'aspect_outlier', 'position_outlier') GROUP BY 1", (DAY,))
+        flagged = dict(cur.fetchall())
+        cur.execute("SELECT worker_id, count(*) FROM annotations WHERE work_date = %s GROUP BY 1", (DAY,))
+        uploads = dict(cur.fetchall())
+    # Every far-off box of bad's is a box-statistics outlier; the careful labelers' boxes are not.
+    assert flagged.get("bad") == uploads["bad"] and "kim" not in flagged and "lee" not in flagged, flagged
+    assert any(line.startswith("bad: area_outlier") for line in hints[bad_gt])
+    comparisons = quality_comparisons(conn, DAY, hints=hints)
     assert sum(c.kind == "gt" for c in comparisons) == 6 and sum(c.kind == "consensus" for c in comparisons) == 6
     page = build_quality_gallery(comparisons, quality_env.tmp_path / "gallery", config=config)
     html_text = page.read_text(encoding="utf-8")

@@ -108,3 +108,16 @@ SELECT d.work_date AS day, d.worker_id, d.gt_items, d.gt_boxes, d.labeled_boxes,
        COALESCE((d.conflicts->>'attributes')::int, 0) AS attribute_conflicts,
        d.consensus_items, d.consensus_agreement, d.rolling_gt_boxes, d.rolling_accuracy, d.gated
 FROM quality_labeler_daily d;
+
+-- Label-error hints on the day's uploads (trainset.quality.hints): reason code and score per object (or item).
+CREATE TABLE IF NOT EXISTS quality_hints (
+    work_date      date NOT NULL,
+    annotation_id  bigint NOT NULL REFERENCES annotations(annotation_id) ON DELETE CASCADE,
+    item_key       text NOT NULL,
+    worker_id      text,
+    object_id      text NOT NULL DEFAULT '',       -- '' for an item-level hint
+    code           text NOT NULL,
+    score          double precision NOT NULL,
+    detail         text NOT NULL DEFAULT '',
+    PRIMARY KEY (work_date, annotation_id, object_id, code)
+);

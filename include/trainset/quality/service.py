@@ -218,12 +218,63 @@ def score_day(conn, config: ProjectConfig, day: dt.date, send: Callable[[str, st
             execute_batch(cur, """UPDATE annotations a SET payload = v.p::jsonb, updated_at = now()
                                   FROM (VALUES %s) AS v(id, p) WHERE a.annotation_id = v.id""", payload_updates)
         daily = _labeler_daily(cur, config, day)
+        hints = record_hints(cur, config, day)
     gating = {}
     if judge_in_memory:
         gating = update_gating(conn, config, day, judge_gating(conn, config, day), send)
     return {"work_date": day.isoformat(), "gt_scored": len(set_aside["gt_scored"]),
             "gt_items": sum(1 for r in rows if r["role"] == "gt"), "consensus_items": len(consensus_rows),
-            "consensus_disputed": disputed, "labelers": daily, **gating}
+            "consensus_disputed": disputed, "hints": hints, "labelers": daily, **gating}
+
+
+HINT_CONTEXT_ROWS = 2000  # earlier accepted labels that join the day's as the class statistics' population
+
+
+def record_hints(cur, config: ProjectConfig, day: dt.date) -> dict[str, int]:
+    """Label-error hints on the day's uploads (passed or set aside); earlier accepted labels are context only.
+    Crops are read from local (``file://``) warehouse images; elsewhere only the geometry hints run."""
+    from pathlib import Path
+
+    from trainset.quality.files import crop_loader
+    from trainset.quality.hints import label_hints
+
+    today = fetch_dicts(cur, """SELECT a.annotation_id, a.item_key, a.worker_id, a.payload, i.location
+                                FROM annotations a LEFT JOIN images i USING (image_id)
+                                WHERE a.work_date = %s AND a.payload IS NOT NULL AND a.status <> 'failed'""", (day,))
+    context = fetch_dicts(cur, """SELECT a.annotation_id, a.item_key, a.worker_id, a.payload, i.location
+                                  FROM annotations a LEFT JOIN images i USING (image_id)
+                                  WHERE a.work_date < %s AND a.status = 'passed' AND a.payload IS NOT NULL
+                                  ORDER BY a.work_date DESC, a.annotation_id LIMIT %s""", (day, HINT_CONTEXT_ROWS))
+    items, paths, owner = [], {}, {}
+    for r in today + context:
+        uid = str(r["annotation_id"])
+        items.append(_item(r["payload"]).model_copy(update={"item_key": uid}))
+        owner[uid] = r
+        if r["location"] and str(r["location"]).startswith("file://"):
+            paths[uid] = Path(str(r["location"]).removeprefix("file://"))
+    mine = {str(r["annotation_id"]) for r in today}
+    hints = [h for h in label_hints(items, config.quality.hints, crops=crop_loader(paths)) if h.item in mine]
+    cur.execute("DELETE FROM quality_hints WHERE work_date = %s", (day,))
+    execute_batch(cur, """INSERT INTO quality_hints (work_date, annotation_id, item_key, worker_id, object_id, code,
+                              score, detail) VALUES %s ON CONFLICT DO NOTHING""",
+                  [(day, int(h.item), owner[h.item]["item_key"], owner[h.item]["worker_id"], h.object or "", h.code,
+                    h.score, h.detail) for h in hints])
+    counts: dict[str, int] = defaultdict(int)
+    for h in hints:
+        counts[h.code] += 1
+    return dict(counts)
+
+
+def hint_lines(conn, day: dt.date) -> dict[str, list[str]]:
+    """The day's hints per item, as lines for the gallery's side panel."""
+    with conn.cursor() as cur:
+        rows = fetch_dicts(cur, """SELECT item_key, worker_id, object_id, code, score, detail FROM quality_hints
+                                   WHERE work_date = %s ORDER BY item_key, score DESC""", (day,))
+    out: dict[str, list[str]] = defaultdict(list)
+    for r in rows:
+        where = f"object {r['object_id']}" if r["object_id"] else "item"
+        out[r["item_key"]].append(f"{r['worker_id']}: {r['code']} {r['score']:.2f} ({where}) {r['detail']}")
+    return dict(out)
 
 
 def _sum_counts(rows: list[dict]) -> Counts:
