@@ -160,6 +160,15 @@ def test_quality_demo_day(quality_env, run_dag):
     for c in consensus:
         assert c["disputed"] == ("bad" in c["workers"]), c
         assert set(json.loads(c["replicas"]) if isinstance(c["replicas"], str) else c["replicas"]) == set(c["workers"])
+    with conn.cursor() as cur:
+        merged_anns = db.fetch_dicts(cur, """SELECT a.item_key, a.worker_id, a.status, a.label_uri FROM annotations a
+                                             WHERE a.work_date = %s AND a.item_key = ANY(%s)""",
+                                     (DAY, [c["item_key"] for c in consensus if not c["disputed"]]))
+    # An agreed item is accepted once (the merged label), its other replica set aside.
+    for key in {a["item_key"] for a in merged_anns}:
+        statuses = sorted(a["status"] for a in merged_anns if a["item_key"] == key)
+        assert statuses == ["consensus_replica", "passed"], (key, statuses)
+        assert next(a for a in merged_anns if a["item_key"] == key and a["status"] == "passed")["label_uri"]
     # Gating: bad is gated, the PM got one Slack message (at the local Slack endpoint), lee and kim are not gated.
     assert gating["bad"]["gated"] and gating["bad"]["since"] == DAY and "lee" not in gating
     assert [n["status"] for n in notes] == ["sent"]
@@ -187,7 +196,6 @@ def test_quality_demo_day(quality_env, run_dag):
 
     # The gallery: GT vs labeler and replica vs replica overlays, hints beside the image.
     from trainset.inspection.viewer import OTHER_RGB, REFERENCE_RGB, build_quality_gallery, quality_comparisons
-
     from trainset.quality.service import hint_lines
 
     bad_gt = next(a["item_key"] for a in gt_anns if a["worker_id"] == "bad")
