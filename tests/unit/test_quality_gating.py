@@ -84,3 +84,34 @@ def test_slack_outage_keeps_the_message_pending(records):
         assert cur.fetchall() == [("failed", 1)]
     got = []
     assert send_pending_gating(records, lambda c, t: got.append(t)) == ["bad"] and len(got) == 1
+
+
+def test_cli_marks_gt_from_passed_items_and_reference_labels(records, records_dsn, tmp_path, capsys):
+    from trainset.annotate.model import CaptureMeta, LabelItem, LabelObject, to_project_json
+    from trainset.cli import main
+
+    with records.cursor() as cur:
+        cur.execute("INSERT INTO batches (batch_id, stage, run_id) VALUES ('b', 'refine', 't')")
+        for n in (1, 2):
+            cur.execute("""INSERT INTO images (sha256, size_bytes, format, width, height, source_uri, original_name,
+                               class_name, batch_id, status, stage, location, dataset_name)
+                           VALUES (%s, 1, 'jpeg', 100, 80, %s, 'p.jpg', 'vehicle', 'b', 'refined', 'refine', %s, %s)""",
+                        (f"{n:064d}", f"file:///x/{n}.jpg", f"file:///w/{n}.jpg", f"TS_vehicle_{n}.jpg"))
+    item = LabelItem(item_key="TS_vehicle_1", source_format="aihub", source_uri="x", label_stem="TS_vehicle_1",
+                     width=100, height=80, class_name="vehicle", capture=CaptureMeta(date="2026-03-01"),
+                     id_scope="x", objects=[LabelObject(id="1", category="vehicle", bbox=[1, 1, 20, 20])])
+    with records.cursor() as cur:
+        cur.execute("""INSERT INTO annotations (image_id, item_key, worker_id, work_date, source_uri, sha256,
+                           source_format, status, payload) VALUES (1, 'TS_vehicle_1', NULL, %s, 'x', 'abc', 'aihub',
+                           'passed', %s)""", (DAY, item.model_dump_json()))
+    records.commit()
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    (ref / "TS_vehicle_2.json").write_text(json.dumps(to_project_json(item.model_copy(
+        update={"item_key": "TS_vehicle_2"}), image_file_name="TS_vehicle_2.jpg")))
+    assert main(["quality", "gt", "--items", "TS_vehicle_1", "--labels", str(ref), "--dsn", records_dsn]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1]) == {"kind": "gt", "marked_from_passed": 1,
+                                                                   "reference_added": 1}
+    with records.cursor() as cur:
+        cur.execute("SELECT item_key, source FROM quality_gt_items ORDER BY 1")
+        assert cur.fetchall() == [("TS_vehicle_1", "passed_annotation"), ("TS_vehicle_2", "reference")]

@@ -38,6 +38,14 @@ def register(sub) -> None:
     h.add_argument("--labeler", help="one labeler name for every label file (default: the folder above each file)")
     h.add_argument("--config", type=Path, help="project file (default include/project.yaml or TRAINSET_CONFIG)")
     h.set_defaults(func=_hints)
+    g = qsub.add_parser("gt", help="mark the GT (honeypot) set in the records DB: passed items or reference labels")
+    g.add_argument("--items", nargs="+", default=[], help="item keys whose passed label becomes GT")
+    g.add_argument("--labels", type=Path, nargs="+", default=[],
+                   help="reference label files or folders (any format validate reads) for warehouse images")
+    g.add_argument("--images", type=Path, help="folder with the images (sizes for YOLO labels)")
+    g.add_argument("--dsn", help="PostgreSQL DSN (default: TRAINSET_DB_DSN or AIRFLOW_CONN_TRAINSET_DB)")
+    g.add_argument("--config", type=Path, help="project file (default include/project.yaml or TRAINSET_CONFIG)")
+    g.set_defaults(func=_gt)
 
 
 def _check_paths(what: str, paths: list[Path]) -> None:
@@ -152,3 +160,29 @@ def _hints(args) -> int:
         _print({"kind": "hint", "labeler": labeler, "item": key, "object": h.object, "code": h.code,
                 "score": h.score, "detail": h.detail})
     return 0
+
+
+def _gt(args) -> int:
+    from trainset import db
+    from trainset.quality.files import image_sizes, read_label_paths
+    from trainset.quality.service import add_reference_gt, mark_gt
+
+    config = load_config(args.config)
+    if not args.items and not args.labels:
+        raise SystemExit("quality gt: give --items and/or --labels")
+    _check_paths("gt", args.labels)
+    day = config.project.today()
+    conn = db.connect(args.dsn)
+    try:
+        marked = mark_gt(conn, args.items, day) if args.items else 0
+        added = 0
+        if args.labels:
+            sizes = image_sizes(args.images)[0] if args.images else {}
+            labels = read_label_paths(args.labels, config, sizes, labeler="reference")
+            _unreadable(labels.problems)
+            added = add_reference_gt(conn, list(labels.items.get("reference", {}).values()), day)
+        conn.commit()
+    finally:
+        conn.close()
+    _print({"kind": "gt", "marked_from_passed": marked, "reference_added": added})
+    return 0 if marked or added else 1
