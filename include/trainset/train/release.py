@@ -244,6 +244,7 @@ def build_release_files(conn, config: ProjectConfig, *, build: dict, plan: Split
                                 balance=report, quality=quality, leak=build["leak_check"], plots=plots,
                                 syntax_target=config.annotate.syntax_accuracy_target,
                                 created_at=build["created_at"].isoformat(timespec="seconds"))
+    page = datacard.insert_section(page, datacard.labeler_quality_section(conn, out / "datacard"))
     (out / "datacard" / "index.html").write_text(page, encoding="utf-8")
     return counts
 
