@@ -1,7 +1,8 @@
 """annotate_intake (가공): the daily labeling operations over the warehouse's refined images.
 
-Every task works on the run's **work date**: the ``work_date`` param when given, else the run's ``run_after``
-date in the project time zone (so catch-up, backfill and re-runs address their own day, never "today").
+Every task works on the run's **work date**: the ``work_date`` param when given, else the run's day
+(``trainset_airflow.runday.run_day``: its logical date or ``run_after`` in the project time zone), so catch-up,
+backfill and re-runs address their own day, never "today".
 
 1. ``labeling_distribution`` — sync the roster (``annotate.roster_path``), assign the day's work (capacity-
    balanced, skills, employment window, classes behind schedule first; deterministic) and write each worker's
@@ -11,19 +12,23 @@ date in the project time zone (so catch-up, backfill and re-runs address their o
 3. ``labeling_validation`` — read the uploads (zips safely), JSON-Schema validation and normalisation
    (``validate_schema``), then the GX suite ``annotation_rules`` judges the flattened annotation table
    (``first_inspection``; Data Docs under ``<reports>/data_docs``).
+   ``quality_assignments`` then mixes hidden GT items and consensus replicas into the lists (품질관리).
 4. ``labeling_refinement_validation`` — repair refinement-caused failures where certain, second inspection;
-   then accepted labels, quarantine, rework queue, the PM's tables (``labeling_daily_results``,
+   ``quality_scores`` scores GT uploads (set aside, never released), merges consensus replicas, per-labeler
+   daily/rolling scores; ``quality_gate`` (GX suite ``labeler_quality``) gates labelers below the rolling
+   accuracy target and ``quality_notify`` tells the PM once; then accepted labels, quarantine, rework
+   queue, the PM's tables (``labeling_daily_results``,
    ``labeling_daily_reasons``, view ``labeling_syntax_accuracy``) and the ``first_inspection_passed`` Asset.
 
 A dry run computes the distribution and the upload check without writing or sending, and skips the rest.
 """
 
-import pendulum
 from airflow.providers.standard.sensors.date_time import DateTimeSensor
 from airflow.sdk import Param, dag, task, task_group
 from trainset.annotate.rules import SUITE_NAME
 from trainset.config import get_config
-from trainset_airflow.defaults import default_args
+from trainset.quality.gating import GATING_SQL, GATING_SUITE, gating_parameters
+from trainset_airflow.defaults import cron_schedule, default_args
 from trainset_airflow.operators.annotate import (
     AnnotationSchemaValidationOperator,
     LabelingDistributionOperator,
@@ -33,6 +38,11 @@ from trainset_airflow.operators.annotate import (
     gx_parameters,
 )
 from trainset_airflow.operators.gx import GxValidationOperator
+from trainset_airflow.operators.quality import (
+    QualityAssignmentOperator,
+    QualityNotifyOperator,
+    QualityScoreOperator,
+)
 
 config = get_config()
 WORK_DATE = "{{ ti.xcom_pull(task_ids='resolve_work_date')['work_date'] }}"
@@ -40,12 +50,8 @@ WORK_DATE = "{{ ti.xcom_pull(task_ids='resolve_work_date')['work_date'] }}"
 
 @dag(
     dag_id="annotate_intake",
-    schedule=config.schedules.annotate_intake,
-    start_date=pendulum.datetime(config.project.period.start.year, config.project.period.start.month,
-                                 config.project.period.start.day, tz=config.project.timezone),
-    # No work is distributed after the project period: unpausing after it (or a backfill past it) makes no run.
-    end_date=pendulum.datetime(config.project.period.end.year, config.project.period.end.month,
-                               config.project.period.end.day, 23, 59, 59, tz=config.project.timezone),
+    # No start_date: unpausing waits for the next tick (a past day is a backfill or a run with work_date).
+    schedule=cron_schedule(config.schedules.annotate_intake, config),
     catchup=False,
     max_active_runs=1,  # days build on each other (what is left to assign, the rework queue)
     default_args=default_args(config),
@@ -64,22 +70,26 @@ WORK_DATE = "{{ ti.xcom_pull(task_ids='resolve_work_date')['work_date'] }}"
 )
 def annotate_intake():
     @task(multiple_outputs=False)  # one dict; templates read ['work_date'] / ['due_at']
-    def resolve_work_date(params=None, dag_run=None) -> dict:
+    def resolve_work_date(**context) -> dict:
         import datetime as dt
         from zoneinfo import ZoneInfo
 
         from trainset.annotate.service import due_at
+        from trainset_airflow.runday import run_day
 
-        cfg = get_config()
-        tz = ZoneInfo(cfg.project.timezone)
-        day = (dt.date.fromisoformat(params["work_date"]) if params.get("work_date")
-               else dag_run.run_after.astimezone(tz).date())
-        due = due_at(cfg, day) if params.get("wait_for_due", True) else dt.datetime.now(tz)
+        cfg, params = get_config(), context["params"]
+        day = run_day(context, cfg, params.get("work_date"))
+        due = due_at(cfg, day) if params.get("wait_for_due", True) else dt.datetime.now(ZoneInfo(cfg.project.timezone))
         return {"work_date": day.isoformat(), "due_at": due.isoformat()}
 
     @task_group(group_id="labeling_distribution")
     def labeling_distribution():
-        LabelingDistributionOperator(task_id="distribute", work_date=WORK_DATE, dry_run="{{ params.dry_run }}")
+        distribute = LabelingDistributionOperator(task_id="distribute", work_date=WORK_DATE,
+                                                  dry_run="{{ params.dry_run }}")
+        # Hidden GT items and consensus replicas (품질관리); a dry run adds none.
+        quality = QualityAssignmentOperator(task_id="quality_assignments", work_date=WORK_DATE,
+                                            dry_run="{{ params.dry_run }}")
+        distribute >> quality
 
     @task_group(group_id="labeling_finished")
     def labeling_finished():
@@ -109,8 +119,15 @@ def annotate_intake():
     @task_group(group_id="labeling_refinement_validation")
     def labeling_refinement_validation():
         repair = RefinementRemedyOperator(task_id="repair_and_reinspect", work_date=WORK_DATE)
+        scores = QualityScoreOperator(task_id="quality_scores", work_date=WORK_DATE)
+        gate = GxValidationOperator(
+            task_id="quality_gate", sql=GATING_SQL, sql_params={"day": WORK_DATE}, suite_name=GATING_SUITE,
+            id_column="worker_id", parameters=gating_parameters,
+            record_with="trainset.quality.service.record_gating", batch_id="annotate_intake__" + WORK_DATE,
+        )
+        notify = QualityNotifyOperator(task_id="quality_notify", work_date=WORK_DATE, notify="{{ params.notify }}")
         publish = LabelingResultsOperator(task_id="publish_results", work_date=WORK_DATE)
-        repair >> publish
+        repair >> scores >> gate >> notify >> publish  # GT uploads are set aside before anything is accepted
 
     day = resolve_work_date()
     day >> labeling_distribution() >> labeling_finished() >> not_dry_run() >> labeling_validation() \
