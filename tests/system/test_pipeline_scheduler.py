@@ -126,7 +126,7 @@ def test_whole_chain_under_the_scheduler(scheduler_stack):
     assert all(not api.get(f"/dags/{d}")["is_paused"] for d in STAGE_DAGS)
 
     # 1. collect, triggered with its Params; its raw_images Asset starts refine.
-    run = api.trigger("collect", {"source_prefix": "", "dry_run": False})
+    run = api.trigger("collect", {"source_prefix": None, "dry_run": False})
     _assert_success(s, "collect", run)
     refine_run = api.wait_new_run("refine", set())
     assert api.run("refine", refine_run)["run_type"] == "asset_triggered"
@@ -173,7 +173,7 @@ def test_whole_chain_under_the_scheduler(scheduler_stack):
         conn.close()
     assert verdicts.get("pass", 0) > 0
     known_train = {r["dag_run_id"] for r in api.runs("train_handoff")}
-    run = api.trigger("inspection", {"item_keys": "", "verdict_day": ""})
+    run = api.trigger("inspection", {"item_keys": None, "verdict_day": None})
     _assert_success(s, "inspection", run)
     train_run = api.wait_new_run("train_handoff", known_train)
     assert api.run("train_handoff", train_run)["run_type"] == "asset_triggered"
@@ -193,10 +193,28 @@ def test_whole_chain_under_the_scheduler(scheduler_stack):
     assert items == server_passes > 0
     assert verify_release(open_storage(config.storage.training), name) == []
     _assert_integrity(dsn, config)
+    line = run_audit(dsn, {"AWS_ENDPOINT_URL": s["s3"].endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"})
+    print(f"\naudit after the chain: {line}")
+
+
+def run_audit(dsn: str, env: dict | None = None, skip: tuple[str, ...] = ()) -> str:
+    """``python -m trainset audit`` over the records DB and every storage root (what an operator runs); asserts it
+    is clean and returns its summary line."""
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "trainset", "audit", "--dsn", dsn]
+    for name in skip:
+        argv += ["--skip-root", name]
+    out = subprocess.run(argv, env={**os.environ, "PYTHONPATH": f"{ROOT / 'include'}:{ROOT / 'plugins'}",
+                                    **(env or {})}, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, (out.stdout[-3000:], out.stderr[-3000:])
+    return out.stdout.strip().splitlines()[-1]
 
 
 def _assert_integrity(dsn: str, config) -> None:
-    """The invariants an audit checks, straight from the records DB and the storage roots."""
+    """Invariants straight from the records DB and the storage roots (beside the audit, which checks more)."""
     from trainset.storage import open_storage
 
     # every image in exactly one final state; refined ones named once, uniquely, with the file in the warehouse
