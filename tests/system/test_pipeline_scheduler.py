@@ -248,7 +248,8 @@ ANNOTATE_STATE = {
                    "FROM assignments a JOIN images i USING (image_id) WHERE a.work_date = ANY(%s) ORDER BY 1, 2, 3, 4",
     "daily_results": "SELECT * FROM labeling_daily_results WHERE work_date = ANY(%s) ORDER BY 1, 2, 3",
     "daily_reasons": "SELECT * FROM labeling_daily_reasons WHERE work_date = ANY(%s) ORDER BY 1, 2, 3, 4",
-    "notifications": "SELECT dedupe_key, channel, recipient, payload::text, status FROM notifications ORDER BY 1",
+    "notifications": "SELECT dedupe_key, channel, recipient, payload::text, status FROM notifications "
+                     "WHERE dedupe_key ~ ANY(%s) ORDER BY 1",
 }
 
 
@@ -256,7 +257,7 @@ def _annotate_state(dsn: str) -> dict:
     days = list(BACKFILL_DAYS)
     out = {}
     for key, sql in ANNOTATE_STATE.items():
-        out[key] = _rows(dsn, sql, (days,) if "%s" in sql else ())
+        out[key] = _rows(dsn, sql, ([d.isoformat() for d in days],) if key == "notifications" else (days,))
     return out
 
 
@@ -273,12 +274,14 @@ def test_backfill_equals_day_by_day(scheduler_stack):
     backfill = api.backfill("annotate_intake", f"{BACKFILL_DAYS[0].isoformat()}T00:00:00Z",
                             f"{BACKFILL_DAYS[-1].isoformat()}T00:00:00Z")
     deadline = time.monotonic() + 420
+    # After a backfill Airflow also schedules the latest past tick (today): a day outside the project period, so
+    # it assigns nothing; only the backfill's runs are waited for and compared.
     while time.monotonic() < deadline:
-        runs = [r for r in api.runs("annotate_intake") if r["dag_run_id"] not in before]
+        runs = [r for r in api.runs("annotate_intake") if r["dag_run_id"] not in before and r["run_type"] == "backfill"]
         if len(runs) == 3 and all(r["state"] in ("success", "failed") for r in runs):
             break
         time.sleep(2)
-    runs = [r for r in api.runs("annotate_intake") if r["dag_run_id"] not in before]
+    runs = [r for r in api.runs("annotate_intake") if r["dag_run_id"] not in before and r["run_type"] == "backfill"]
     assert [r["run_type"] for r in runs] == ["backfill"] * 3, runs
     assert [r["state"] for r in runs] == ["success"] * 3, [(r["dag_run_id"], _failed_tasks(
         api, "annotate_intake", r["dag_run_id"])) for r in runs]
