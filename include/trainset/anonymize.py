@@ -161,11 +161,17 @@ def _add_grain(region: np.ndarray, sigma: float, seed: int) -> None:
     step = max(1, math.ceil(max(height, width) / _GRAIN_POINTS))
     grid_h, grid_w = -(-height // step), -(-width // step)
     channels = region.shape[2] if region.ndim == 3 else 1
-    grain = np.random.default_rng(seed).normal(0.0, sigma, (grid_h, grid_w, channels)).astype(np.float32)
-    if step > 1:
-        grain = np.repeat(np.repeat(grain, step, axis=0), step, axis=1)[:height, :width]
-    grain = grain.reshape(region.shape)
-    region[...] = np.clip(region.astype(np.float32) + grain, 0, 255).astype(np.uint8)
+    grain = np.random.default_rng(seed).normal(0.0, sigma, (grid_h, grid_w, channels))
+    grain = np.clip(np.rint(grain), -255, 255).astype(np.int16)
+    # Saturating uint8 add and subtract of the positive and negative parts: OpenCV's SIMD loops, no float copy
+    # of the box (a 12 MP photo's face box costs ~5 ms more than without grain).
+    for part, apply in ((np.clip(grain, 0, 255), cv2.add), (np.clip(-grain, 0, 255), cv2.subtract)):
+        part = part.astype(np.uint8)
+        if step > 1:
+            part = cv2.resize(part, (grid_w * step, grid_h * step), interpolation=cv2.INTER_NEAREST)
+            part = part.reshape(grid_h * step, grid_w * step, channels)[:height, :width]
+        part = np.ascontiguousarray(part).reshape(region.shape)
+        region[...] = apply(np.ascontiguousarray(region), part)
 
 
 def reduce_for_detection(rgb: np.ndarray, long_side: int) -> tuple[np.ndarray, float]:

@@ -166,7 +166,7 @@ class AnonymizeSettings(_Model):
     mode: Literal["blur", "mosaic", "fill"] = "mosaic"
     margin: float = Field(default=0.25, ge=0, le=1, description="box grown by this share of its size on each side")
     detect_long_side: int = Field(default=960, ge=160, description="faces are searched at this long side")
-    face_min_score: float = Field(default=0.45, ge=0, le=1)
+    face_min_score: float = Field(default=0.5, ge=0, le=1)
     plate_min_score: float = Field(default=0.1, ge=0, le=1)
     faces: bool = True
     plates: bool = True
