@@ -369,3 +369,15 @@ def test_corpus_plates_as_pycocotools_coco_and_yolo(corpus, tmp_path):
         results = validate_paths(folder, [labels], get_config(), work_date=WORK_DATE)
         assert {r["item"] for r in results} == set(stems)
         assert all(r["passed"] for r in results), [r for r in results if not r["passed"]]
+
+
+def test_a_yolo_box_on_the_edge_is_inside_after_six_decimal_rounding(tmp_path):
+    # 333 px wide, a box from x=111 to the right edge: printed as '0.666667 ... 0.666667', so cx + w/2 = 1.0000005.
+    _image(tmp_path / "images", "edge", size=(333, 240))
+    _image(tmp_path / "images", "out", size=(333, 240))
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "edge.txt").write_text(f"0 {222 / 333:.6f} 0.500000 {222 / 333:.6f} 0.400000\n")
+    (tmp_path / "labels" / "out.txt").write_text("0 0.700000 0.500000 0.620000 0.400000\n")  # reaches 1.01
+    results = _by_item(validate_paths(tmp_path / "images", [tmp_path / "labels"], get_config(), work_date=WORK_DATE))
+    assert results["edge"]["passed"], results["edge"]
+    assert results["out"]["reason_codes"] == ["outside_image"]

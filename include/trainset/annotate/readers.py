@@ -385,6 +385,19 @@ def yolo_names_from(name: str, data: bytes) -> list[str] | None:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
+# YOLO writers print 6 decimals (Ultralytics, Roboflow, this project's release): a box touching the right edge
+# comes back as cx + w/2 = 1.0000005.  An edge within that rounding of the frame is on it, not outside it.
+YOLO_ROUNDING = 1e-6
+
+
+def _snap(v: float) -> float:
+    if -YOLO_ROUNDING <= v < 0:
+        return 0.0
+    if 1 < v <= 1 + YOLO_ROUNDING:
+        return 1.0
+    return v
+
+
 def _read_yolo(stem: str, data: bytes, source_uri: str, sha: str, names: list[str],
                image_size: ImageSizeLookup) -> ParsedLabel:
     try:
@@ -412,10 +425,12 @@ def _read_yolo(stem: str, data: bytes, source_uri: str, sha: str, names: list[st
         category = names[cls] if cls < len(names) else f"class_{cls}"
         if len(values) == 4:
             cx, cy, w, h = values
+            x0, x1 = _snap(cx - w / 2), _snap(cx + w / 2)
+            y0, y1 = _snap(cy - h / 2), _snap(cy + h / 2)
             objects.append(LabelObject(id=str(n), category=category,
-                                       bbox=[(cx - w / 2) * sx, (cy - h / 2) * sy, w * sx, h * sy]))
+                                       bbox=[x0 * sx, y0 * sy, (x1 - x0) * sx, (y1 - y0) * sy]))
         else:
-            pts = [[values[i] * sx, values[i + 1] * sy] for i in range(0, len(values), 2)]
+            pts = [[_snap(values[i]) * sx, _snap(values[i + 1]) * sy] for i in range(0, len(values), 2)]
             objects.append(LabelObject(id=str(n), category=category, points=pts))
     if findings:
         return ParsedLabel(stem, source_uri, "yolo", sha, None, findings)
