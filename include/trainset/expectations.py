@@ -71,6 +71,22 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
+# GX logs its own bookkeeping at INFO: importing it registers its public API for its docs and logs ~214
+# "Skipping registering function ..." lines (great_expectations._docs_decorators), then metric re-declarations
+# and datasource loading.  A task log at INFO would bury our summary under them, so GX's loggers start at
+# WARNING (its warnings and errors still show); a level set explicitly by whoever runs us is left alone.
+GX_LOG_LEVEL = logging.WARNING
+GX_LOGGER = "great_expectations"
+
+
+def quiet_gx_logging() -> None:
+    gx_logger = logging.getLogger(GX_LOGGER)
+    if gx_logger.level == logging.NOTSET:
+        gx_logger.setLevel(GX_LOG_LEVEL)
+
+
+quiet_gx_logging()  # before anything imports great_expectations (its import is what logs the most)
+
 SUITES_DIR = Path(__file__).resolve().parents[1] / "expectations"
 SUITES_DIR_ENV = "TRAINSET_EXPECTATIONS_DIR"
 DOCS_SITE = "trainset"
@@ -227,6 +243,7 @@ def _context(docs_dir: Path | None = None):
     there and the validation results and suites kept beside it (``docs_dir/.gx_stores``), so the index lists
     earlier runs and several suites can share one folder (GX deletes pages whose source is gone)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no usage statistics from a pipeline worker
+    quiet_gx_logging()  # again: a logging config applied since our import may have reset the level
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,
