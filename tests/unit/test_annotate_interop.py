@@ -97,6 +97,8 @@ def test_a_future_coco_timestamp_is_still_in_the_future(tmp_path):
     ("_annotations.coco.json", 0.02, "coco"),  # Roboflow's name; cut before any COCO key
     ("result.json", 0.6, "coco"),  # Label Studio's name says nothing; the content does
     ("TS_person_000001.json", 0.6, "aihub"),
+    ("TS_coconut_000001.json", 0.6, "aihub"),  # a class name is not a format
+    ("coco_train.json", 0.02, "coco"),
 ])
 def test_a_truncated_file_is_reported_under_its_own_format(name, cut, expected):
     if expected == "coco":

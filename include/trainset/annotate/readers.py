@@ -128,7 +128,7 @@ def _stem(name: str) -> str:
 COCO_KEYS = ("images", "categories", "licenses")
 # File names the COCO writers use: instances_*.json / person_keypoints_*.json (COCO, CVAT), *_annotations.coco.json
 # (Roboflow), *coco*.json; Label Studio's result.json is told apart by its content only.
-_COCO_NAME = re.compile(r"(^|[_./-])(instances|person_keypoints|panoptic)_|coco", re.IGNORECASE)
+_COCO_NAME = re.compile(r"(^|[_.-])(instances|person_keypoints|panoptic)_|(^|[_.-])coco([_.-]|$)", re.IGNORECASE)
 _COCO_SNIFF = re.compile(r'"(images|categories|licenses)"\s*:\s*\[|"image_id"\s*:')
 _KFASHION_SNIFF = re.compile(r'"(이미지 정보|데이터셋 정보)"\s*:')
 
