@@ -383,3 +383,26 @@ def test_a_yolo_box_on_the_edge_is_inside_after_six_decimal_rounding(tmp_path):
     results = _by_item(validate_paths(tmp_path / "images", [tmp_path / "labels"], get_config(), work_date=WORK_DATE))
     assert results["edge"]["passed"], results["edge"]
     assert results["out"]["reason_codes"] == ["outside_image"]
+
+
+def test_a_coco_polygon_in_several_rings_keeps_every_ring():
+    # COCO draws an occluded object in pieces: segmentation [[ring 1], [ring 2]], one bbox around both.
+    doc = _coco([{"id": 1, "file_name": "rings.jpg", "width": W, "height": H}],
+                [{"id": 9, "image_id": 1, "category_id": 1, "iscrowd": 0, "area": 1200.0, "bbox": [10, 10, 200, 60],
+                  "segmentation": [[10, 10, 50, 10, 50, 40, 10, 40], [150, 20, 210, 20, 210, 70, 150, 70]]}])
+    [parsed] = read_label("instances_rings.json", json.dumps(doc).encode(), class_order=get_config().class_names)
+    parts = parsed.item.objects
+    assert [o.id for o in parts] == ["9", "9.2"]
+    assert parts[1].points == [[150.0, 20.0], [210.0, 20.0], [210.0, 70.0], [150.0, 70.0]]
+    assert parts[1].extent() == (150.0, 20.0, 210.0, 70.0)
+
+
+def test_a_ring_outside_the_image_is_caught_even_when_it_is_not_the_first(tmp_path):
+    _image(tmp_path / "images", "rings")
+    path = tmp_path / "instances_rings.json"
+    path.write_text(json.dumps(_coco([{"id": 1, "file_name": "rings.jpg", "width": W, "height": H}],
+                                     [{"id": 9, "image_id": 1, "category_id": 1, "bbox": [10, 10, 330, 60],
+                                       "segmentation": [[10, 10, 50, 10, 50, 40, 10, 40],
+                                                        [280, 20, 340, 20, 340, 70, 280, 70]]}])))
+    [result] = validate_paths(tmp_path / "images", [path], get_config(), work_date=WORK_DATE)
+    assert result["reasons"] == [{"code": "outside_image", "where": "annotation 9.2"}]

@@ -326,6 +326,24 @@ def _rotated_box(bbox: list[float], degrees: float) -> list[list[float]]:
     return [[cx + dx * cos - dy * sin, cy + dx * sin + dy * cos] for dx, dy in corners]
 
 
+def _coco_objects(ann: dict, category: str, image_height: int) -> list[LabelObject]:
+    """One COCO annotation as canonical objects: one, or one per part when its polygon has several rings (an
+    occluded object drawn in pieces, as COCO itself does): the model holds one polygon per object, and keeping
+    only the first ring would drop the rest from the checks and from every export.  Parts are ``<id>``,
+    ``<id>.2``, ...; each part's box is its own ring's extent."""
+    seg = ann.get("segmentation")
+    rings = [r for r in seg if isinstance(r, list)] if isinstance(seg, list) else []
+    if len(rings) <= 1:
+        return [_coco_object(ann, category, image_height)]
+    base = _coco_object({**ann, "segmentation": [rings[0]], "bbox": None}, category, image_height)
+    parts = [base]
+    for k, ring in enumerate(rings[1:], 2):
+        parts.append(base.model_copy(update={
+            "id": f"{base.id}.{k}", "bbox": None,
+            "points": [[float(ring[i]), float(ring[i + 1])] for i in range(0, len(ring) - 1, 2)]}))
+    return parts
+
+
 def _coco_object(ann: dict, category: str, image_height: int) -> LabelObject:
     seg = ann.get("segmentation")
     points = None
@@ -357,9 +375,9 @@ def _read_coco(data: dict, source_uri: str, sha: str) -> list[ParsedLabel]:
         by_image.setdefault(str(ann["image_id"]), []).append(ann)
     out = []
     for image in data["images"]:
-        objects = [_coco_object(ann, categories.get(str(ann["category_id"]), f"category_{ann['category_id']}"),
-                                image["height"])
-                   for ann in by_image.get(str(image["id"]), [])]
+        objects = [obj for ann in by_image.get(str(image["id"]), [])
+                   for obj in _coco_objects(ann, categories.get(str(ann["category_id"]),
+                                                               f"category_{ann['category_id']}"), image["height"])]
         stem = _stem(image["file_name"])
         item = LabelItem(item_key=stem, source_format="coco", source_uri=source_uri, label_stem=stem,
                          image_file_name=image["file_name"], width=image["width"], height=image["height"],
