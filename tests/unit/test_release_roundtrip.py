@@ -51,12 +51,17 @@ def release(records_dsn, tmp_path_factory):
                         (json.dumps(doc), len(doc["annotations"]), annotation_id))
         cur.execute("UPDATE images SET capture_time = NULL WHERE dataset_name = %s", (f"{second_key}.jpg",))
         assert cur.rowcount == 1
+        # Shot at 08:30 KST on the 17th = 23:30 UTC on the 16th: the labels must say the 17th.
+        early_key = next(r[4] for r in rows[2:] if r[4] in passed)
+        cur.execute("UPDATE images SET capture_time = '2026-03-16 23:30:00+00' WHERE dataset_name = %s",
+                    (f"{early_key}.jpg",))
+        assert cur.rowcount == 1
     conn.commit()
     storage = LocalStorage(tmp / "training")
     plan_release(conn, get_config(), name="rt-1", run_id="run-rt")
     summary = publish_release(conn, get_config(), name="rt-1", run_id="run-rt", storage=storage, read=uri_reader())
     conn.close()
-    return {"root": tmp / "training" / "rt-1", "passed": passed, "summary": summary}
+    return {"root": tmp / "training" / "rt-1", "passed": passed, "summary": summary, "early": early_key}
 
 
 def _validate(capsys, images, *labels) -> list[dict]:
@@ -117,3 +122,9 @@ def test_the_roundtrip_covers_polygons_attributes_and_unknown_capture_days(relea
             with zipfile.ZipFile(z) as zf:
                 labels += [json.loads(zf.read(n)) for n in zf.namelist()]
     assert any(lab["capture"] == {"date": None, "device": "Samsung SM-S918N"} for lab in labels)
+    # Capture days are the project time zone's (Asia/Seoul), in both formats.
+    early = release["early"]
+    [stamp] = [img["date_captured"] for doc in coco for img in doc["images"] if img["file_name"] == f"{early}.jpg"]
+    assert stamp == "2026-03-17T08:30:00+09:00"
+    [label] = [lab for lab in labels if lab["image"]["file_name"] == f"{early}.jpg"]
+    assert label["capture"]["date"] == "2026-03-17" and label["capture"]["time"] == "08:30:00"
