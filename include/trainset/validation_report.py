@@ -35,12 +35,13 @@ FAILING_ROWS_SHOWN = 200
 CSS = """\
 :root { --ok: #1b7f3b; --fail: #b3261e; --ink: #1f2328; --muted: #59636e; --line: #d1d9e0; --head: #f0f3f6; }
 body { font-family: "Noto Sans KR", "Malgun Gothic", "Apple SD Gothic Neo", system-ui, sans-serif; color: var(--ink);
-       margin: 2rem auto; max-width: 72rem; padding: 0 1rem; line-height: 1.45; background: #ffffff; }
+       margin: 2rem auto; max-width: 90rem; padding: 0 1rem; line-height: 1.45; background: #ffffff; }
 h1 { font-size: 1.5rem; margin: 0 0 .25rem; }
 h2 { font-size: 1.15rem; margin: 1.75rem 0 .5rem; border-bottom: 1px solid var(--line); padding-bottom: .25rem; }
 p.meta { color: var(--muted); margin: .25rem 0 1rem; }
 table { border-collapse: collapse; width: 100%; font-size: .92rem; }
-th, td { border: 1px solid var(--line); padding: .35rem .55rem; text-align: left; vertical-align: top; }
+th, td { border: 1px solid var(--line); padding: .35rem .55rem; text-align: left; vertical-align: top;
+         overflow-wrap: anywhere; }
 th { background: var(--head); font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 code { font-family: ui-monospace, "D2Coding", Consolas, monospace; font-size: .88em; }
@@ -112,12 +113,22 @@ def _page(title: str, body: str, css_href: str) -> str:
             f'<link rel="stylesheet" href="{css_href}">\n</head>\n<body>\n{body}\n</body>\n</html>\n')
 
 
+def _columns(e: dict) -> str:
+    """The column(s) an expectation reads: its column, a pair's A and B, a list, else the whole table."""
+    if e["column"]:
+        return e["column"]
+    kw = e["kwargs"]
+    pair = [kw[k] for k in ("column_A", "column_B") if isinstance(kw.get(k), str)]
+    listed = kw.get("column_list") if isinstance(kw.get("column_list"), list) else []
+    return ", ".join(map(str, pair or listed)) or "(table)"
+
+
 def render_run(d: dict, *, index_href: str, gx_href: str | None) -> str:
     rows = []
     for n, e in enumerate(d["expectations"], 1):
         args = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False, default=str)}" for k, v in e["kwargs"].items())
         rows.append(f'<tr><td class="num">{n}</td><td><code>{_esc(e["reason_code"])}</code></td>'
-                    f'<td><code>{_esc(e["type"])}</code></td><td>{_esc(e["column"] or "(table)")}</td>'
+                    f'<td><code>{_esc(e["type"])}</code></td><td>{_esc(_columns(e))}</td>'
                     f'<td><code>{_esc(args)}</code></td><td>{_esc(e["description"])}</td>'
                     f'<td>{_badge(e["success"])}</td><td class="num">{e["unexpected_count"]}</td>'
                     f'<td class="num">{e["null_count"]}</td></tr>')
