@@ -1,7 +1,8 @@
 """annotate_intake (가공): the daily labeling operations over the warehouse's refined images.
 
-Every task works on the run's **work date**: the ``work_date`` param when given, else the run's ``run_after``
-date in the project time zone (so catch-up, backfill and re-runs address their own day, never "today").
+Every task works on the run's **work date**: the ``work_date`` param when given, else the run's day
+(``trainset_airflow.runday.run_day``: its logical date or ``run_after`` in the project time zone), so catch-up,
+backfill and re-runs address their own day, never "today".
 
 1. ``labeling_distribution`` — sync the roster (``annotate.roster_path``), assign the day's work (capacity-
    balanced, skills, employment window, classes behind schedule first; deterministic) and write each worker's
@@ -18,12 +19,11 @@ date in the project time zone (so catch-up, backfill and re-runs address their o
 A dry run computes the distribution and the upload check without writing or sending, and skips the rest.
 """
 
-import pendulum
 from airflow.providers.standard.sensors.date_time import DateTimeSensor
 from airflow.sdk import Param, dag, task, task_group
 from trainset.annotate.rules import SUITE_NAME
 from trainset.config import get_config
-from trainset_airflow.defaults import default_args
+from trainset_airflow.defaults import cron_schedule, default_args
 from trainset_airflow.operators.annotate import (
     AnnotationSchemaValidationOperator,
     LabelingDistributionOperator,
@@ -40,9 +40,8 @@ WORK_DATE = "{{ ti.xcom_pull(task_ids='resolve_work_date')['work_date'] }}"
 
 @dag(
     dag_id="annotate_intake",
-    schedule=config.schedules.annotate_intake,
-    start_date=pendulum.datetime(config.project.period.start.year, config.project.period.start.month,
-                                 config.project.period.start.day, tz=config.project.timezone),
+    # No start_date: unpausing waits for the next tick (a past day is a backfill or a run with work_date).
+    schedule=cron_schedule(config.schedules.annotate_intake, config),
     catchup=False,
     max_active_runs=1,  # days build on each other (what is left to assign, the rework queue)
     default_args=default_args(config),
@@ -61,17 +60,16 @@ WORK_DATE = "{{ ti.xcom_pull(task_ids='resolve_work_date')['work_date'] }}"
 )
 def annotate_intake():
     @task(multiple_outputs=False)  # one dict; templates read ['work_date'] / ['due_at']
-    def resolve_work_date(params=None, dag_run=None) -> dict:
+    def resolve_work_date(**context) -> dict:
         import datetime as dt
         from zoneinfo import ZoneInfo
 
         from trainset.annotate.service import due_at
+        from trainset_airflow.runday import run_day
 
-        cfg = get_config()
-        tz = ZoneInfo(cfg.project.timezone)
-        day = (dt.date.fromisoformat(params["work_date"]) if params.get("work_date")
-               else dag_run.run_after.astimezone(tz).date())
-        due = due_at(cfg, day) if params.get("wait_for_due", True) else dt.datetime.now(tz)
+        cfg, params = get_config(), context["params"]
+        day = run_day(context, cfg, params.get("work_date"))
+        due = due_at(cfg, day) if params.get("wait_for_due", True) else dt.datetime.now(ZoneInfo(cfg.project.timezone))
         return {"work_date": day.isoformat(), "due_at": due.isoformat()}
 
     @task_group(group_id="labeling_distribution")

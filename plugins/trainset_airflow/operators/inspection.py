@@ -11,16 +11,12 @@ from pathlib import Path
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowSkipException
+from trainset import figures
 from trainset.config import get_config
 
 from trainset_airflow.assets import inspection_passed
 from trainset_airflow.hooks import RecordsDbHook, s3_client, storage_for
-
-
-def run_day(context: Context) -> dt.date:
-    """The run's day: the logical date for a scheduled run, ``run_after`` for manual and asset-triggered ones."""
-    when = context.get("logical_date") or context["dag_run"].run_after
-    return when.date()
+from trainset_airflow.runday import run_day
 
 
 def _flag(value) -> bool:
@@ -54,7 +50,10 @@ class VerdictIngestOperator(BaseOperator):
         with RecordsDbHook(postgres_conn_id=config.connections.records_db).connection() as conn:
             result = ingest_verdicts(conn, config, storage_for(uri, aws), batch_id=f"inspection__{context['run_id']}",
                                      quarantine=storage_for(config.storage.quarantine, aws), only_day=only_day)
-        self.log.info(result.summary())
+            self.log.info("this run: %s", result.summary())
+            # Each verdict day's figures as every other surface shows them (one definition: trainset.figures).
+            for day in sorted(result.days):
+                self.log.info(figures.server_inspection_line(figures.server_inspection(conn, figures.Scope.day(day))))
         return {**result.counts, "days": sorted(d.isoformat() for d in result.days)}
 
 
@@ -108,7 +107,7 @@ class InspectionGalleryOperator(BaseOperator):
         if self.verdict_task_id:
             pulled = context["ti"].xcom_pull(task_ids=self.verdict_task_id) or {}
             days = [dt.date.fromisoformat(d) for d in pulled.get("days", [])]
-        days = days or [run_day(context)]
+        days = days or [run_day(context, config)]
         reports = storage_for(config.storage.reports, config.connections.aws)
         client = s3_client(config.connections.aws) if any(
             u.startswith("s3://") for u in (config.storage.warehouse, config.storage.reports)) else None
@@ -202,7 +201,7 @@ class BulkFixOperator(BaseOperator):
         with RecordsDbHook(postgres_conn_id=config.connections.records_db).connection() as conn:
             result = apply_fixes(conn, storage_for(self.root or config.storage.labeling, aws), self.prefix or "",
                                  rules, config, run=run, dry_run=_flag(self.dry_run),
-                                 backup=storage_for(config.storage.reports, aws), work_date=run_day(context))
+                                 backup=storage_for(config.storage.reports, aws), work_date=run_day(context, config))
         for line in result.summary_lines(examples=20):
             self.log.info(line)
         return {"dry_run": result.dry_run, "scanned": result.scanned, "matched": len(result.plans),

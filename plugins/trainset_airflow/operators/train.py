@@ -13,15 +13,12 @@ from pathlib import Path
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from trainset import figures
 from trainset.config import get_config
 
 from trainset_airflow.assets import training_dataset
 from trainset_airflow.hooks import RecordsDbHook, s3_client, storage_for
-
-
-def _run_when(context: Context) -> dt.datetime:
-    """The run's moment: the logical date for a scheduled run, ``run_after`` for manual/asset-triggered ones."""
-    return context.get("logical_date") or context["dag_run"].run_after
+from trainset_airflow.runday import run_day, run_moment
 
 
 def _ratios(value) -> dict[str, float] | None:
@@ -69,7 +66,7 @@ class PlanReleaseOperator(BaseOperator):
 
         config = get_config()
         named = str(self.release_name or "").strip()
-        name = named or default_release_name(config, _run_when(context))
+        name = named or default_release_name(config, run_moment(context, config))
         seed = int(self.seed) if self.seed not in (None, "") else None
         with RecordsDbHook(postgres_conn_id=config.connections.records_db).connection() as conn:
             try:
@@ -117,9 +114,13 @@ class PublishReleaseOperator(BaseOperator):
             except (ReleaseExists, ReleaseError) as err:
                 raise AirflowFailException(str(err)) from None
         counts = summary["counts"]
-        self.log.info("published %s (%s) to %s: %d items, %d objects; imbalance ratio %s; 구문 정확성 %s",
+        self.log.info("published %s (%s) to %s: %d items, %d objects; imbalance ratio %s; data card figures (%s): "
+                      "구문 정확성 %s, first-inspection pass rate %s, inspection pass rate %s",
                       summary["release"], summary["version"], summary["uri"], counts["items"], counts["objects"],
-                      counts.get("imbalance_ratio"), counts.get("syntax_accuracy"))
+                      counts.get("imbalance_ratio"), counts.get("quality_scope"),
+                      figures.syntax_text(counts.get("syntax_accuracy"), config.annotate.syntax_accuracy_target),
+                      figures.pct(counts.get("first_inspection_pass_rate")),
+                      figures.pct(counts.get("inspection_pass_rate")))
         self.log.info("data card: %s", summary["datacard"])
         return summary
 
@@ -182,14 +183,6 @@ class AnnounceReleaseOperator(BaseOperator):
         return extra
 
 
-def report_day(context: Context, override: str | None, timezone: str) -> dt.date:
-    if override:
-        return dt.date.fromisoformat(str(override).strip())
-    import pendulum
-
-    return pendulum.instance(_run_when(context)).in_timezone(timezone).date()
-
-
 class DailyReportOperator(BaseOperator):
     """Build the PM's progress table (per day, class, stage, worker) as CSV and XLSX with the day's key numbers
     (``annotation_data_to_csv``) into ``storage.reports`` under ``daily/<day>/``.
@@ -208,7 +201,7 @@ class DailyReportOperator(BaseOperator):
         from trainset.reports import annotation_data_to_csv, record_daily_report
 
         config = get_config()
-        day = report_day(context, self.day, config.project.timezone)
+        day = run_day(context, config, self.day)
         reports = storage_for(config.storage.reports, config.connections.aws)
         work = Path(tempfile.mkdtemp(prefix="daily-report-"))
         try:
@@ -221,9 +214,14 @@ class DailyReportOperator(BaseOperator):
         finally:
             shutil.rmtree(work, ignore_errors=True)
         numbers = result["key_numbers"]
-        self.log.info("daily report %s: %d progress rows; collected today %d, first inspection %s/%s, "
-                      "검수 %s/%s; files %s", day, result["rows"], numbers["collected_today"],
-                      numbers["first_passed_today"], numbers["first_inspected_today"], numbers["server_passed_today"],
+        self.log.info("daily report %s: %d progress rows; collected today %d; first inspection (%s) %s/%s passed, "
+                      "(%s) %s/%s; 구문 정확성 (%s) %s; 검수 (%s) %s/%s passed; files %s", day, result["rows"],
+                      numbers["collected_today"], numbers["first_inspection_scope_today"],
+                      numbers["first_passed_today"], numbers["first_inspected_today"],
+                      numbers["first_inspection_scope_total"], numbers["first_passed_total"],
+                      numbers["first_inspected_total"], numbers["first_inspection_scope_total"],
+                      figures.syntax_text(numbers["syntax_accuracy_total"], config.annotate.syntax_accuracy_target),
+                      numbers["inspection_scope_today"], numbers["server_passed_today"],
                       numbers["server_inspected_today"], ", ".join(uris))
         return {"day": day.isoformat(), "files": uris, "key_numbers": numbers, "rows": result["rows"]}
 
