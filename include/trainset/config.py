@@ -195,6 +195,23 @@ class RefineSettings(_Model):
     resize: ResizeSettings = ResizeSettings()
 
 
+class CurationSettings(_Model):
+    """Image features, domain outliers (refine) and curation policies (``trainset.curation``)."""
+
+    features: str = Field(default="classical", pattern=r"^(classical|onnx:.+)$",
+                          description="classical (built in) or onnx:PATH, a local ONNX image model for the "
+                                      "nearest-neighbour embedding (never downloaded)")
+    domain_outlier: bool = Field(default=True, description="judge the domain_outlier check in refine")
+    domain_outlier_threshold: float = Field(
+        default=2.5, gt=0, description="isolation score (robust z along the photo/illustration axis) above which "
+                                       "an image is a domain outlier; calibrated: benchmarks/curation_bench.py")
+    domain_outlier_mode: Literal["flag", "reject"] = Field(
+        default="flag", description="flag: passes, listed for review in the gallery; reject: quarantined")
+    domain_outlier_scope: Literal["class", "project"] = Field(
+        default="class", description="the group an image is judged in: its class, or the whole project")
+    domain_outlier_min_group: int = Field(default=6, ge=3, description="smaller groups are scored, never judged")
+
+
 class AnnotateSettings(_Model):
     roster_path: str = "include/roster.yaml"
     min_box_size: float = Field(default=4.0, ge=0)
@@ -265,6 +282,7 @@ class ProjectConfig(_Model):
     tasks: TaskDefaults = TaskDefaults()
     collect: CollectSettings = CollectSettings()
     refine: RefineSettings = RefineSettings()
+    curation: CurationSettings = CurationSettings()
     annotate: AnnotateSettings = AnnotateSettings()
     inspection: InspectionSettings = InspectionSettings()
     train: TrainSettings = TrainSettings()

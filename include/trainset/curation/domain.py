@@ -131,8 +131,8 @@ def clusters(standardised: np.ndarray) -> np.ndarray:
     return DBSCAN(eps=eps, min_samples=k).fit(standardised).labels_
 
 
-def judge_group(vectors: np.ndarray, *, threshold: float = DEFAULT_THRESHOLD,
-                model: DomainModel | None = None) -> list[GroupVerdict]:
+def judge_group(vectors: np.ndarray, *, threshold: float = DEFAULT_THRESHOLD, model: DomainModel | None = None,
+                min_group: int = 5) -> list[GroupVerdict]:
     """Verdicts for one group of classical vectors (rows)."""
     vectors = np.asarray(vectors, np.float64)
     if len(vectors) == 0:
@@ -142,8 +142,8 @@ def judge_group(vectors: np.ndarray, *, threshold: float = DEFAULT_THRESHOLD,
     scores, side = isolation_scores(logits)
     labels = clusters(model.standardised(vectors))
     group_domain = "photo" if side > 0 else "illustration"
-    # Fewer than 3 images have no majority to differ from: scored, never flagged.
-    judge = len(vectors) >= 3
+    # A handful of images has no majority to differ from: scored, never flagged.
+    judge = len(vectors) >= max(3, min_group)
     return [GroupVerdict("photo" if lg >= 0 else "illustration", 1.0 / (1.0 + math.exp(-float(lg))),
                          round(float(s), 4), bool(judge and s > threshold), int(c), group_domain)
             for lg, s, c in zip(logits, scores, labels, strict=True)]

@@ -18,7 +18,6 @@ All features are plain floats with names (``CLASSICAL_NAMES``) so they can be st
 
 from __future__ import annotations
 
-import io
 import math
 import warnings
 from dataclasses import dataclass
