@@ -155,6 +155,9 @@ class ExifSettings(_Model):
 class QualityThresholds(_Model):
     # Laplacian variance at the 384 px working size; 75 calibrated on labelled photos (benchmarks/calibrate_blur.py).
     blur_min_sharpness: float = Field(default=75.0, ge=0)
+    blur_min_edge_sharpness: float = Field(
+        default=0.29, ge=0, le=0.5, description="edge sharpness (shake/defocus, 0.5 = one-pixel edges) below this is "
+                                                "blurry; calibrated on real blur: benchmarks/calibrate_blur.py")
     dark_max_brightness: float = Field(default=0.13, ge=0, le=1)
     light_min_brightness: float = Field(default=0.90, ge=0, le=1)
     low_information_min_entropy: float = Field(default=3.5, ge=0)
