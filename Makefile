@@ -19,9 +19,11 @@ export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN := postgresql+psycopg2://postgres:@/$
 export AIRFLOW_CONN_TRAINSET_DB ?= {"conn_type": "postgres", "host": "$(PGDATA)", "login": "postgres", "schema": "$(RECORDS_DB)"}
 export TRAINSET_PGDATA := $(PGDATA)
 export TRAINSET_DATA_ROOT ?= $(LOCAL)/data
+# One task-log folder for the demo (dag.test()), the task processes and the api-server that shows the logs.
+export AIRFLOW__LOGGING__BASE_LOG_FOLDER ?= $(AIRFLOW_HOME)/logs
 export NO_PROXY := *
 
-.PHONY: install setup demo test lint up down clean print-env
+.PHONY: install setup demo test lint up down clean print-env release-postgres
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,22 +42,29 @@ setup: install
 		|| { tail -40 $(LOCAL)/airflow-db-migrate.log; exit 1; }
 	@echo "airflow: metadata DB $(AIRFLOW_DB) migrated"
 
+# demo and test stop the PostgreSQL they started when they end, unless `make up` uses it.
 demo: setup
-	$(PY) scripts/run_demo.py
+	@$(PY) scripts/run_demo.py; rc=$$?; $(MAKE) -s release-postgres; exit $$rc
 
 test: setup lint
-	$(PY) -m pytest
+	@$(PY) -m pytest; rc=$$?; $(MAKE) -s release-postgres; exit $$rc
 
 # ruff's AIR rules flag deprecated Airflow imports (airflow.decorators, airflow.models.*) among the rest.
 lint: install
 	$(VENV)/bin/ruff check dags plugins include tests benchmarks scripts
 
+# `make up EXECUTOR=... AIRFLOW_PORT=... UNPAUSE=0`: knobs documented at the top of scripts/airflow_up.sh.
 up: setup
 	@scripts/airflow_up.sh
 
 down:
 	@scripts/airflow_down.sh
 	@test ! -x $(PY) || $(PY) -m trainset dev down --pgdata $(PGDATA)
+
+release-postgres:
+	@up=0; for f in $(LOCAL)/run/*.pid; do [[ -f "$$f" ]] && kill -0 "$$(cat "$$f")" 2>/dev/null && up=1; done; \
+	if [[ $$up = 1 ]]; then echo "postgres: left running for the stack of make up (make down stops it)"; \
+	else $(PY) -m trainset dev down --pgdata $(PGDATA); fi
 
 clean: down
 	rm -rf $(LOCAL)
@@ -65,4 +74,4 @@ print-env:
 	@echo 'export PATH="$(VENV)/bin:$$PATH"'
 	@for v in AIRFLOW_HOME AIRFLOW__CORE__DAGS_FOLDER AIRFLOW__CORE__PLUGINS_FOLDER AIRFLOW__CORE__LOAD_EXAMPLES \
 		AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION AIRFLOW__DATABASE__SQL_ALCHEMY_CONN AIRFLOW_CONN_TRAINSET_DB \
-		TRAINSET_PGDATA TRAINSET_DATA_ROOT NO_PROXY; do printf "export %s='%s'\n" "$$v" "$$(printenv $$v)"; done
+		TRAINSET_PGDATA TRAINSET_DATA_ROOT AIRFLOW__LOGGING__BASE_LOG_FOLDER NO_PROXY; do printf "export %s='%s'\n" "$$v" "$$(printenv $$v)"; done

@@ -18,12 +18,11 @@ date in the project time zone (so catch-up, backfill and re-runs address their o
 A dry run computes the distribution and the upload check without writing or sending, and skips the rest.
 """
 
-import pendulum
 from airflow.providers.standard.sensors.date_time import DateTimeSensor
 from airflow.sdk import Param, dag, task, task_group
 from trainset.annotate.rules import SUITE_NAME
 from trainset.config import get_config
-from trainset_airflow.defaults import default_args
+from trainset_airflow.defaults import cron_schedule, default_args
 from trainset_airflow.operators.annotate import (
     AnnotationSchemaValidationOperator,
     LabelingDistributionOperator,
@@ -40,9 +39,8 @@ WORK_DATE = "{{ ti.xcom_pull(task_ids='resolve_work_date')['work_date'] }}"
 
 @dag(
     dag_id="annotate_intake",
-    schedule=config.schedules.annotate_intake,
-    start_date=pendulum.datetime(config.project.period.start.year, config.project.period.start.month,
-                                 config.project.period.start.day, tz=config.project.timezone),
+    # No start_date: unpausing waits for the next tick (a past day is a backfill or a run with work_date).
+    schedule=cron_schedule(config.schedules.annotate_intake, config),
     catchup=False,
     max_active_runs=1,  # days build on each other (what is left to assign, the rework queue)
     default_args=default_args(config),

@@ -8,9 +8,9 @@ Runs on ``schedules.daily_report`` (project time zone) and manually (Param ``day
   provider (connection ``connections.smtp``); once per day, a re-run does not send again.
 """
 
-from airflow.sdk import CronTriggerTimetable, Param, dag
+from airflow.sdk import Param, dag
 from trainset.config import get_config
-from trainset_airflow.defaults import default_args
+from trainset_airflow.defaults import cron_schedule, default_args
 from trainset_airflow.operators.train import DailyReportOperator, EmailReportOperator
 
 config = get_config()
@@ -18,18 +18,17 @@ config = get_config()
 
 @dag(
     dag_id="daily_report",
-    schedule=(CronTriggerTimetable(config.schedules.daily_report, timezone=config.project.timezone)
-              if config.schedules.daily_report else None),
+    schedule=cron_schedule(config.schedules.daily_report, config),
     catchup=False,
     max_active_runs=1,
     default_args=default_args(config),
     tags=["trainset", "report"],
     doc_md=__doc__,
-    params={"day": Param("", type="string", title="Report day",
+    params={"day": Param(None, type=["null", "string"], format="date", title="Report day",
                          description="YYYY-MM-DD; empty = the run's day in the project's time zone.")},
 )
 def daily_report():
-    build = DailyReportOperator(task_id="annotation_data_to_csv", day="{{ params.day }}")
+    build = DailyReportOperator(task_id="annotation_data_to_csv", day="{{ params.day or '' }}")
     email = EmailReportOperator(task_id="email_report", build_task_id="annotation_data_to_csv")
     build >> email
 

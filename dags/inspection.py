@@ -13,11 +13,11 @@ Runs daily (``schedules.inspection``) and whenever annotate-intake emits ``first
 The file is not called ``inspect.py``: ``dags/`` is on sys.path and that would shadow the standard library.
 """
 
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag
+from airflow.sdk import AssetOrTimeSchedule, Param, dag
 from trainset.config import get_config
 from trainset.inspection.checks import TRANSFER_CHECK_SQL, VERDICT_CHECK_SQL, verdict_suite_parameters
 from trainset_airflow.assets import first_inspection_passed
-from trainset_airflow.defaults import default_args
+from trainset_airflow.defaults import cron_schedule, default_args
 from trainset_airflow.operators.gx import GxValidationOperator
 from trainset_airflow.operators.inspection import (
     InspectionGalleryOperator,
@@ -29,8 +29,7 @@ from trainset_airflow.operators.transfer import ServerTransferOperator
 
 config = get_config()
 
-schedule = (AssetOrTimeSchedule(timetable=CronTriggerTimetable(config.schedules.inspection,
-                                                               timezone=config.project.timezone),
+schedule = (AssetOrTimeSchedule(timetable=cron_schedule(config.schedules.inspection, config),
                                 assets=[first_inspection_passed])
             if config.schedules.inspection else [first_inspection_passed])
 
@@ -44,15 +43,15 @@ schedule = (AssetOrTimeSchedule(timetable=CronTriggerTimetable(config.schedules.
     tags=["trainset", "inspection", "stage-4"],
     doc_md=__doc__,
     params={
-        "item_keys": Param("", type="string", title="Items",
+        "item_keys": Param(None, type=["null", "string"], title="Items",
                            description="Comma-separated item keys to send; empty = every passed item not sent yet."),
-        "verdict_day": Param("", type="string", title="Verdict day",
+        "verdict_day": Param(None, type=["null", "string"], format="date", title="Verdict day",
                              description="YYYY-MM-DD: ingest only that day's verdict file; empty = every new file."),
     },
 )
 def inspection():
-    transfer = ServerTransferOperator(task_id="labeling_validation_batch", item_keys="{{ params.item_keys }}")
-    verdicts = VerdictIngestOperator(task_id="labeling_verdicts", only_day="{{ params.verdict_day }}",
+    transfer = ServerTransferOperator(task_id="labeling_validation_batch", item_keys="{{ params.item_keys or '' }}")
+    verdicts = VerdictIngestOperator(task_id="labeling_verdicts", only_day="{{ params.verdict_day or '' }}",
                                      trigger_rule="all_done")  # verdicts of earlier sends come back regardless
     notices = ReworkNoticeOperator(task_id="validation_labeling")
     show = InspectionGalleryOperator(task_id="labeling_show", verdict_task_id="labeling_verdicts")

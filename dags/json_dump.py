@@ -26,11 +26,12 @@ config = get_config()
     tags=["trainset", "inspection", "bulk-fix"],
     doc_md=__doc__,
     params={
-        "rules": Param([], type="array", items={"type": "string"}, minItems=1, title="Rules",
+        # A default rule, so the form triggers as it comes: with dry_run on, it only reports what it would clamp.
+        "rules": Param(["clamp_boxes"], type="array", items={"type": "string"}, minItems=1, title="Rules",
                        description="One rule per line, e.g. rename_class:cat=animal, clamp_boxes"),
         "prefix": Param("accepted", type="string", title="Prefix",
                         description="Folder under the labeling root (accepted = the normalised labels)."),
-        "root": Param("", type="string", title="Root",
+        "root": Param(None, type=["null", "string"], title="Root",
                       description="Another file:// or s3:// root instead of storage.labeling; empty = labeling."),
         "dry_run": Param(True, type="boolean", title="Dry run", description="Report the diff; change nothing."),
     },
@@ -41,7 +42,7 @@ def json_dump():
         task_id="json_dump",
         rules="{{ params.rules }}",
         prefix="{{ params.prefix }}",
-        root="{{ params.root }}",
+        root="{{ params.root or '' }}",
         dry_run="{{ params.dry_run }}",
     )
 

@@ -34,18 +34,20 @@ config = get_config()
     tags=["trainset", "train", "stage-5"],
     doc_md=__doc__,
     params={
-        "release_name": Param("", type="string", title="Release name",
+        "release_name": Param(None, type=["null", "string"], title="Release name",
                               description="Empty = <project code>-<run time>. A name can be released only once."),
         "split": Param(dict(config.train.split), type="object", title="Split ratios",
                        description='e.g. {"train": 0.8, "validation": 0.1, "test": 0.1}; must sum to 1.'),
         "formats": Param(list(config.train.formats), type="array", title="Export formats",
-                         items={"type": "string", "enum": ["coco", "yolo", "aihub"]}),
-        "seed": Param(config.train.seed, type="integer", title="Split seed"),
+                         items={"type": "string", "enum": ["coco", "yolo", "aihub"]}, minItems=1,
+                         description="Which exports the release carries (coco, yolo, aihub)."),
+        "seed": Param(config.train.seed, type="integer", title="Split seed",
+                      description="The same seed and items give the same split."),
     },
     render_template_as_native_obj=True,
 )
 def train_handoff():
-    plan = PlanReleaseOperator(task_id="plan_split", release_name="{{ params.release_name }}",
+    plan = PlanReleaseOperator(task_id="plan_split", release_name="{{ params.release_name or '' }}",
                                ratios="{{ params.split }}", formats="{{ params.formats }}", seed="{{ params.seed }}")
     publish = PublishReleaseOperator(task_id="publish_release", plan_task_id="plan_split")
     check = ReleaseSuiteOperator(task_id="check_release", publish_task_id="publish_release")

@@ -1,7 +1,8 @@
 """`make demo`: build the demo drop zone, run the pipeline's DAGs in-process (dag.test()), print a summary.
 
 Peers are real and local: the records DB is the embedded PostgreSQL, the inspection server is moto's S3 server on
-127.0.0.1, and Slack messages go to a local HTTP endpoint whose traffic is saved under .local/data/slack/.
+127.0.0.1, Slack messages and e-mails go to local endpoints whose traffic is saved in .local/peers/messages.jsonl
+(the messages page of `make up` shows it). Task logs are written where the UI of `make up` reads them.
 Running it again is safe: nothing is registered, sent or transferred twice.
 """
 
@@ -23,6 +24,10 @@ from trainset.config import get_config  # noqa: E402
 from trainset.demo import build_drop_zone  # noqa: E402
 from trainset.localpeers import LocalS3, SlackSink, airflow_connection_env  # noqa: E402
 from trainset.mailsink import SmtpSink  # noqa: E402
+from trainset.peerserver import MessageLog  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dag_test_logs import task_log_files  # noqa: E402
 
 # Each stage: its DAG, an optional preparation step (simulated people), and the summary lines it adds.
 # "module:function" strings keep this list readable and import each stage only when it runs.
@@ -46,14 +51,34 @@ def _call(path: str, *args, **kwargs):
     return getattr(importlib.import_module(module), name)(*args, **kwargs)
 
 
+def _stack_scheduler_pid() -> int | None:
+    """The pid of `make up`'s scheduler when it runs on this AIRFLOW_HOME."""
+    pidfile = Path(os.environ.get("AIRFLOW_HOME", ".local/airflow")).parent / "run" / "scheduler.pid"
+    try:
+        pid = int(pidfile.read_text())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
 def main() -> int:
     started = time.monotonic()
+    if (pid := _stack_scheduler_pid()) is not None:
+        # dag.test() runs every task in this process; the running scheduler would start them a second time.
+        print(f"`make up` is running (scheduler pid {pid}): stop it with `make down` first, or trigger the DAGs "
+              "from the UI. The demo's runs and task logs show in the UI after the next `make up`.", file=sys.stderr)
+        return 2
     config = get_config()
-    data_root = Path(config.storage.raw.removeprefix("file://")).parent
-    slack_log = data_root / "slack" / "messages.jsonl"
+    # Every message goes to the same log as `make up`'s peers, so its messages page shows the demo's too.
+    messages = MessageLog(Path(os.environ.get("AIRFLOW_HOME", ".local/airflow")).parent / "peers")
     s3 = LocalS3().start()
-    sink = SlackSink().start()
-    mail = SmtpSink().start()
+    sink = SlackSink()
+    sink.on_record = messages.slack
+    sink.start()
+    mail = SmtpSink()
+    mail.on_record = messages.email
+    mail.start()
     os.environ.update(airflow_connection_env(sink, s3.endpoint))
     os.environ["AIRFLOW_CONN_SMTP_DEFAULT"] = mail.airflow_connection()
     drop_zone = config.storage.drop_zone.removeprefix("file://")
@@ -69,6 +94,8 @@ def main() -> int:
         return 1
     results = []
     conn = db.connect()
+    logs = task_log_files()
+    log_folder = logs.__enter__()  # each task's log is written where the UI of `make up` reads it
     try:
         for stage in STAGES:
             if "before" in stage:
@@ -82,17 +109,14 @@ def main() -> int:
                 failed = [ti.task_id for ti in run.get_task_instances() if str(ti.state) != "success"]
                 print(f"\n{stage['dag_id']} ended {run.state}: {failed}", file=sys.stderr)
                 return 1
-        slack_log.parent.mkdir(parents=True, exist_ok=True)
-        with slack_log.open("a", encoding="utf-8") as fh:
-            for message in sink.messages():
-                fh.write(json.dumps({"path": message.path, "body": message.body}, ensure_ascii=False) + "\n")
 
         print("\n" + "=" * 78)
         print(f"trainset demo — project {config.project.code} ({config.project.name})")
         print("=" * 78)
         for stage, run in results:
             print(f"\n{stage['title']}  [dag {stage['dag_id']}: {run.state}, run {run.run_id}]")
-            for line in _call(stage["summary"], conn):
+            # Each stage says what this run did, then the records DB's totals, each labelled as such.
+            for line in _call(stage["summary"], conn, run_id=run.run_id):
                 print(f"   {line}")
         print("\n   note: the demo's S3 server (moto, on 127.0.0.1) keeps objects in memory only, so it starts empty on")
         print("   every `make demo`; transfers the records DB lists as verified but the server no longer has are")
@@ -101,10 +125,12 @@ def main() -> int:
         for name, uri in config.storage.model_dump().items():
             print(f"   {name:18s} {uri}")
         print(f"   {'records DB':18s} {db.resolve_dsn()}")
-        print(f"   {'slack messages':18s} {slack_log} ({len(sink.messages())} this run)")
-        print(f"   {'airflow logs':18s} {os.environ.get('AIRFLOW_HOME', '')}/logs")
+        print(f"   {'messages':18s} {messages.path} ({len(sink.messages())} Slack, {len(mail.received())} e-mail "
+              "this run; `make up` shows them all on its messages page)")
+        print(f"   {'task logs':18s} {log_folder} (in the UI: `make up`, then the run's tasks)")
         print(f"\ndemo finished in {time.monotonic() - started:.0f} s")
     finally:
+        logs.__exit__(None, None, None)
         conn.close()
         sink.stop()
         mail.stop()

@@ -337,9 +337,24 @@ def _record_locations(cur, examined: list[Examined], batch_id: str) -> None:
     )
 
 
-def demo_summary(conn) -> list[str]:
-    """The collect lines of the PM's summary: what arrived, what was kept, what was set aside and why."""
+def demo_summary(conn, *, run_id: str | None = None) -> list[str]:
+    """The collect lines of the PM's summary: what this run did (``run_id``: its batches' counts) and the records
+    DB's totals, each labelled; a re-run that found nothing new says so."""
+    lines = []
     with conn.cursor() as cur:
+        if run_id is not None:
+            cur.execute("SELECT counts FROM batches WHERE stage = %s AND run_id = %s", (STAGE, run_id))
+            runs = [r[0] or {} for r in cur.fetchall()]
+            seen = sum(c.get("seen", 0) for c in runs)
+            registered = sum(c.get("registered", 0) for c in runs)
+            already = sum(c.get("already_registered", 0) for c in runs)
+            if registered:
+                quarantined = sum(c.get("quarantined_total", 0) for c in runs)
+                lines.append(f"this run: {registered} registered (accepted {sum(c.get('accepted', 0) for c in runs)}, "
+                             f"exact duplicates {sum(c.get('duplicates', 0) for c in runs)}, quarantined "
+                             f"{quarantined}); {already} of {seen} files seen were already registered")
+            else:
+                lines.append(f"this run: 0 registered (nothing new: {seen} files seen, {already} already registered)")
         cur.execute("SELECT count(*), count(*) FILTER (WHERE status = 'duplicate') FROM images")
         total, duplicates = cur.fetchone()
         cur.execute("SELECT reason_code, count(*) FROM quarantine WHERE stage = %s AND reason_code <> "
@@ -350,8 +365,9 @@ def demo_summary(conn) -> list[str]:
         classes = cur.fetchall()
     quarantined = sum(n for _, n in reasons)
     return [
-        f"files registered: {total} (accepted {total - duplicates - quarantined}, exact duplicates {duplicates}, "
-        f"quarantined {quarantined})",
-        "quarantined by reason: " + (", ".join(f"{k} {v}" for k, v in reasons) or "none"),
-        "accepted per class: " + (", ".join(f"{k} {v}" for k, v in classes) or "none"),
+        *lines,
+        f"all time: {total} files registered (accepted {total - duplicates - quarantined}, exact duplicates "
+        f"{duplicates}, quarantined {quarantined})",
+        "all time, quarantined by reason: " + (", ".join(f"{k} {v}" for k, v in reasons) or "none"),
+        "all time, accepted per class: " + (", ".join(f"{k} {v}" for k, v in classes) or "none"),
     ]

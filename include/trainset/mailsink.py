@@ -48,6 +48,7 @@ def _address(arg: str) -> str:
 class SmtpSink(LoopbackServer):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, max_bytes: int = 50 * 1024 * 1024):
         self.messages: list[ReceivedMail] = []
+        self.on_record = None  # optional callable(ReceivedMail): the peers process persists each message
         self._lock = threading.Lock()
         sink = self
 
@@ -98,8 +99,11 @@ class SmtpSink(LoopbackServer):
                         if size > max_bytes:
                             self.reply("552 message too large")
                         else:
+                            mail = ReceivedMail(sender or "", list(recipients), b"".join(chunks))
                             with sink._lock:
-                                sink.messages.append(ReceivedMail(sender or "", list(recipients), b"".join(chunks)))
+                                sink.messages.append(mail)
+                            if sink.on_record is not None:
+                                sink.on_record(mail)
                             self.reply("250 OK queued")
                         sender, recipients = None, []
                     elif verb == "RSET":

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
+from trainset import figures
 from trainset.db import fetch_dicts
 
 # The views a PM or data engineer may export, with what each answers.
@@ -112,44 +113,40 @@ def export_view(conn, view: str, out: Path, **filters) -> int:
 
 
 def key_numbers(conn, day: dt.date, *, syntax_target: float | None = None) -> dict:
-    """The day's headline numbers, and the project totals so far."""
+    """The day's headline numbers and the project's so far.
+
+    ``*_today``: the first inspection of work date ``day`` and the server's verdicts of ``day``; ``*_total``: all
+    days up to ``day``. Every inspection figure comes from its one definition (trainset.figures)."""
     with conn.cursor() as cur:
         r = fetch_dicts(cur, """
             SELECT
               (SELECT count(*) FROM images WHERE received_at::date = %(d)s) AS collected_today,
               (SELECT count(*) FROM images) AS collected_total,
               (SELECT count(*) FROM images WHERE dataset_name IS NOT NULL) AS refined_total,
-              (SELECT count(*) FROM assignments WHERE work_date = %(d)s) AS assigned_today,
-              (SELECT count(*) FROM assignments WHERE work_date = %(d)s AND status <> 'assigned') AS uploaded_today,
-              (SELECT count(*) FROM inspections WHERE round IN ('first', 'second') AND inspected_on = %(d)s)
-                  AS first_inspected_today,
-              (SELECT count(*) FROM inspections WHERE round IN ('first', 'second') AND inspected_on = %(d)s
-                  AND verdict = 'pass') AS first_passed_today,
-              (SELECT count(*) FROM inspections WHERE round = 'server' AND inspected_on = %(d)s) AS server_inspected_today,
-              (SELECT count(*) FROM inspections WHERE round = 'server' AND inspected_on = %(d)s AND verdict = 'pass')
-                  AS server_passed_today,
               (SELECT count(*) FROM quarantine WHERE created_at::date = %(d)s) AS quarantined_today,
               (SELECT count(DISTINCT item_key) FROM release_items) AS released_items_total,
               (SELECT count(*) FROM releases) AS releases_total
             """, {"d": day})[0]
-        syntax = fetch_dicts(cur, """
-            SELECT count(*) AS n, count(*) FILTER (WHERE NOT (reason_codes && %s::text[])) AS ok
-            FROM inspections WHERE round = 'first' AND inspected_on = %s""", (sorted(_syntax_reasons()), day))[0]
     out = {k: int(v) for k, v in r.items()}
-    out["syntax_accuracy_today"] = round(syntax["ok"] / syntax["n"], 4) if syntax["n"] else None
-    out["first_pass_rate_today"] = (round(out["first_passed_today"] / out["first_inspected_today"], 4)
-                                    if out["first_inspected_today"] else None)
-    out["server_pass_rate_today"] = (round(out["server_passed_today"] / out["server_inspected_today"], 4)
-                                     if out["server_inspected_today"] else None)
+    for suffix, first_scope, server_scope in (("today", figures.Scope.work_date(day), figures.Scope.day(day)),
+                                              ("total", figures.Scope.all_time(day), figures.Scope.all_time(day))):
+        first = figures.first_inspection(conn, first_scope)
+        server = figures.server_inspection(conn, server_scope)
+        out.update({
+            f"assigned_{suffix}": first.assigned, f"uploaded_{suffix}": first.uploaded,
+            f"missing_{suffix}": first.missing,
+            f"first_inspected_{suffix}": first.inspected, f"first_passed_{suffix}": first.passed,
+            f"first_failed_{suffix}": first.failed,
+            f"first_pass_rate_{suffix}": first.pass_rate, f"syntax_accuracy_{suffix}": first.syntax_accuracy,
+            f"server_inspected_{suffix}": server.inspected, f"server_passed_{suffix}": server.passed,
+            f"server_pass_rate_{suffix}": server.pass_rate,
+            f"first_inspection_scope_{suffix}": first.scope, f"inspection_scope_{suffix}": server.scope,
+        })
     if syntax_target is not None:
         out["syntax_accuracy_target"] = syntax_target
+        out["syntax_accuracy_status_today"] = figures.target_status(out["syntax_accuracy_today"], syntax_target)
+        out["syntax_accuracy_status_total"] = figures.target_status(out["syntax_accuracy_total"], syntax_target)
     return out
-
-
-def _syntax_reasons() -> frozenset[str]:
-    from trainset.annotate.model import SYNTAX_REASONS
-
-    return SYNTAX_REASONS
 
 
 def annotation_data_to_csv(conn, out_dir: Path, day: dt.date, *, syntax_target: float | None = None) -> dict:
@@ -173,8 +170,7 @@ def annotation_data_to_csv(conn, out_dir: Path, day: dt.date, *, syntax_target: 
     return {"csv": csv_path, "xlsx": xlsx_path, "key_numbers": numbers, "rows": len(progress)}
 
 
-def _pct(v) -> str:
-    return "n/a" if v is None else f"{v * 100:.1f}%"
+_pct = figures.pct
 
 
 def report_subject(project_name: str, day: dt.date) -> str:
@@ -182,18 +178,29 @@ def report_subject(project_name: str, day: dt.date) -> str:
 
 
 def report_html(project_name: str, day: dt.date, numbers: dict, *, attachments: Sequence[str] = ()) -> str:
-    rows = [
-        ("collected today / total", f"{numbers['collected_today']} / {numbers['collected_total']}"),
-        ("refined (total)", numbers["refined_total"]),
-        ("labeling: uploaded / assigned today", f"{numbers['uploaded_today']} / {numbers['assigned_today']}"),
-        ("first inspection today: passed / inspected",
-         f"{numbers['first_passed_today']} / {numbers['first_inspected_today']} "
-         f"({_pct(numbers['first_pass_rate_today'])})"),
-        ("구문 정확성 today", _pct(numbers["syntax_accuracy_today"])
-         + (f" (target ≥ {_pct(numbers['syntax_accuracy_target'])})" if "syntax_accuracy_target" in numbers else "")),
-        ("inspection (검수) today: passed / inspected",
-         f"{numbers['server_passed_today']} / {numbers['server_inspected_today']} "
-         f"({_pct(numbers['server_pass_rate_today'])})"),
+    target = numbers.get("syntax_accuracy_target")
+
+    def syntax(suffix: str) -> str:
+        value = numbers[f"syntax_accuracy_{suffix}"]
+        return figures.syntax_text(value, target) if target is not None else _pct(value)
+
+    rows = [("collected today / total", f"{numbers['collected_today']} / {numbers['collected_total']}"),
+            ("refined (total)", numbers["refined_total"])]
+    for suffix in ("today", "total"):
+        scope = numbers[f"first_inspection_scope_{suffix}"]
+        rows += [
+            (f"labeling ({scope}): uploaded / assigned",
+             f"{numbers[f'uploaded_{suffix}']} / {numbers[f'assigned_{suffix}']} "
+             f"({numbers[f'missing_{suffix}']} not uploaded)"),
+            (f"first inspection ({scope}): passed / inspected",
+             f"{numbers[f'first_passed_{suffix}']} / {numbers[f'first_inspected_{suffix}']} "
+             f"({_pct(numbers[f'first_pass_rate_{suffix}'])})"),
+            (f"구문 정확성 ({scope})", syntax(suffix)),
+            (f"inspection (검수, {numbers[f'inspection_scope_{suffix}']}): passed / verdicts",
+             f"{numbers[f'server_passed_{suffix}']} / {numbers[f'server_inspected_{suffix}']} "
+             f"({_pct(numbers[f'server_pass_rate_{suffix}'])})"),
+        ]
+    rows += [
         ("quarantined today", numbers["quarantined_today"]),
         ("released items / releases (total)", f"{numbers['released_items_total']} / {numbers['releases_total']}"),
     ]
@@ -245,8 +252,8 @@ def record_daily_report(conn, day: dt.date, file_uris: Sequence[str], numbers: d
     conn.commit()
 
 
-def demo_summary(conn) -> list[str]:
-    """The PM's lines about the newest daily report: where its files are and whether the e-mail went out."""
+def demo_summary(conn, *, run_id: str | None = None) -> list[str]:
+    """The PM's lines about the newest daily report: its figures, where its files are, whether the e-mail went."""
     with conn.cursor() as cur:
         rows = fetch_dicts(cur, "SELECT report_day, file_uris, key_numbers FROM daily_reports "
                                 "ORDER BY report_day DESC LIMIT 1")
@@ -258,11 +265,17 @@ def demo_summary(conn) -> list[str]:
     n = r["key_numbers"]
     mail = (f"e-mailed to {sent[0]['recipient']} ({sent[0]['status']})" if sent
             else "not e-mailed (no recipients configured)")
-    return [
-        f"daily_report {r['report_day']}: collected {n.get('collected_total')} images in total; first inspection "
-        f"{n.get('first_passed_today')}/{n.get('first_inspected_today')} passed, 검수 "
-        f"{n.get('server_passed_today')}/{n.get('server_inspected_today')} passed; 구문 정확성 "
-        f"{_pct(n.get('syntax_accuracy_today'))}",
-        f"  {mail}",
-        *[f"  file: {u}" for u in r["file_uris"]],
-    ]
+    lines = [f"daily_report {r['report_day']}: collected {n.get('collected_today')} images that day, "
+             f"{n.get('collected_total')} in total"]
+    for suffix in ("today", "total"):
+        if f"first_inspection_scope_{suffix}" not in n:
+            continue
+        target = n.get("syntax_accuracy_target")
+        acc = n.get(f"syntax_accuracy_{suffix}")
+        lines.append(
+            f"  first inspection ({n[f'first_inspection_scope_{suffix}']}): {n[f'first_passed_{suffix}']}/"
+            f"{n[f'first_inspected_{suffix}']} passed ({_pct(n[f'first_pass_rate_{suffix}'])}); 구문 정확성 "
+            + (figures.syntax_text(acc, target) if target is not None else _pct(acc))
+            + f"; 검수 ({n[f'inspection_scope_{suffix}']}): {n[f'server_passed_{suffix}']}/"
+            f"{n[f'server_inspected_{suffix}']} passed ({_pct(n[f'server_pass_rate_{suffix}'])})")
+    return [*lines, f"  {mail}", *[f"  file: {u}" for u in r["file_uris"]]]

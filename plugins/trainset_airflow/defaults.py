@@ -23,3 +23,18 @@ def default_args(config: ProjectConfig | None = None, **overrides) -> dict:
     }
     args.update(overrides)
     return args
+
+
+def cron_schedule(cron: str | None, config: ProjectConfig | None = None):
+    """A cron schedule in the project's time zone that, once unpaused, waits for its next tick.
+
+    ``run_immediately=timedelta(0)``: its default (False) still starts the latest past tick at once when it was
+    less than a tenth of the period ago; the DAGs have no start_date for the same reason (with one and catchup
+    off, Airflow starts the latest past tick on unpause). ``None`` when the project file gives no schedule.
+    """
+    from airflow.sdk import CronTriggerTimetable
+
+    config = config or get_config()
+    if not cron:
+        return None
+    return CronTriggerTimetable(cron, timezone=config.project.timezone, run_immediately=dt.timedelta(0))

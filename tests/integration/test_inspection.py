@@ -100,7 +100,7 @@ def test_inspection_dag_end_to_end(inspection_env, run_dag):
     assert str(third.get_task_instance("publish_inspection_passed").state) == "skipped"
 
     summary = "\n".join(demo_summary(conn))
-    assert f"{len(SPECS)} items sent" in summary and f"{len(SPECS) - len(fails)} passed" in summary
+    assert f"{len(SPECS)} items on the inspection server" in summary and f"{len(SPECS) - len(fails)} passed" in summary
     assert "rework notices: sent" in summary
 
 

@@ -143,7 +143,7 @@ def test_refine_demo(project_env, refine_config, run_dag):
     from trainset.refine import demo_summary
 
     lines = demo_summary(conn)
-    assert lines[0].startswith("refine (정제): warehouse ") and f"person {sum(r['class_name'] == 'person' for r in refined)}" in lines[0]
+    assert lines[0].startswith("refine (정제): warehouse (all time) ") and f"person {sum(r['class_name'] == 'person' for r in refined)}" in lines[0]
     assert any("blurry" in line and "near_duplicate" in line for line in lines)
 
     # A re-run changes nothing.

@@ -31,8 +31,10 @@ def seeded(records, tmp_path):
 
 def test_views_answer_the_common_questions(seeded):
     progress = reports.view_rows(seeded, "report_progress")
-    first = [r for r in progress if r["stage"] == "first_inspection" and r["class_name"] != "-"]
+    first = [r for r in progress if r["stage"] == "first_inspection" and r["class_name"] != "unknown"]
     assert sum(r["items"] for r in first) == 7 and all(r["pass_rate"] == 1.0 for r in first)
+    broken = [r for r in progress if r["stage"] == "first_inspection" and r["class_name"] == "unknown"]
+    assert [(r["items"], r["failed"]) for r in broken] == [(2, 2)]
     per_class = {r["class_name"]: r for r in reports.view_rows(seeded, "v_progress_per_class")}
     assert per_class["person"]["collected"] == 4 and per_class["food"]["annotated"] == 3
     assert per_class["person"]["inspection_passed"] + per_class["person"]["inspection_failed"] == 4
@@ -40,12 +42,13 @@ def test_views_answer_the_common_questions(seeded):
     by = {(r["stage"], r["reason_code"]): r["rejections"] for r in reasons}
     assert by[("first_inspection", "invalid_json")] == 2
     assert sum(n for (s, c), n in by.items() if s == "collect" and c == "truncated") == 2
-    labeling = [r for r in progress if r["stage"] == "labeling"]
+    labeling = [r for r in progress if r["stage"] == "labeling" and r["worker_id"] == "w9"]
     assert [(r["worker_id"], r["items"], r["passed"], r["failed"]) for r in labeling] == [("w9", 3, 1, 2)]
     workers = reports.view_rows(seeded, "v_worker_throughput")
     assert {r["worker_id"] for r in workers} == {"w1", "w2", "w3", "w9"}
     assert [(r["assigned"], r["uploaded"]) for r in workers if r["worker_id"] == "w9"] == [(3, 1)]
-    assert all(r["first_failure_rate"] == 0 for r in workers if r["first_inspected"])
+    assert all(r["first_failure_rate"] == 0 for r in workers if r["first_inspected"] and r["worker_id"] != "w1")
+    assert sum(r["first_failed"] for r in workers if r["worker_id"] == "w1") == 2  # the seed's broken uploads
     with pytest.raises(ValueError, match="unknown view"):
         reports.view_rows(seeded, "images; DROP TABLE images")
 

@@ -8,8 +8,9 @@ Modules:
 - ``uploads``: the labeling storage layout, safe zip extraction and collecting a worker's upload.
 - ``rules``: the first inspection (1차 검수): syntax from the JSON Schemas, then the flattened annotation table
   judged by the Great Expectations suite ``include/expectations/annotation_rules.json``.
-- ``remedies``: automatic repairs of labels broken by refinement (pre-rename name, resize) + second inspection.
-- ``service``: the DB side of each DAG task (distribution, upload check, validation, results, rework queue).
+- ``service``: the DB side of each DAG task (distribution, upload check, validation, remedies — the automatic
+  repairs of labels broken by refinement (pre-rename name, resize) and the second inspection —, results, rework
+  queue).
 - ``offline``: the same first inspection on files without the DB (``python -m trainset validate``).
 - ``demo``: simulated labelers for ``make demo``, and ``demo_summary``.
 

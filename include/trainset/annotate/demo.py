@@ -240,8 +240,15 @@ def demo_prepare(conn, config: ProjectConfig, day: dt.date = DEMO_WORK_DATE) -> 
     return simulate_labelers(conn, config, day, labeling)
 
 
-def demo_summary(conn, day: dt.date | None = None) -> list[str]:
-    """The PM's lines for the stage: the day's distribution and first-inspection results."""
+def demo_summary(conn, day: dt.date | None = None, *, run_id: str | None = None,
+                 config: ProjectConfig | None = None) -> list[str]:
+    """The PM's lines for the stage: the day's distribution and first-inspection results (trainset.figures).
+
+    The figures are the work date's (a re-run rebuilds that day whole, so they are never doubled)."""
+    from trainset import figures
+    from trainset.config import get_config
+
+    target = (config or get_config()).annotate.syntax_accuracy_target
     with conn.cursor() as cur:
         if day is None:
             cur.execute("SELECT max(work_date) FROM assignments")
@@ -250,29 +257,18 @@ def demo_summary(conn, day: dt.date | None = None) -> list[str]:
             return ["annotate_intake: no assignments yet"]
         dist = fetch_dicts(cur, """SELECT worker_id, count(*) AS n, count(*) FILTER (WHERE task_kind = 'rework') AS rw
                                    FROM assignments WHERE work_date = %s GROUP BY 1 ORDER BY 1""", (day,))
-        res = fetch_dicts(cur, "SELECT * FROM labeling_syntax_accuracy WHERE work_date = %s", (day,))
-        per = fetch_dicts(cur, """SELECT worker_id, sum(assigned) a, sum(missing) m, sum(inspected) i,
-                                         sum(passed) p, sum(repaired) r, sum(failed) f
-                                  FROM labeling_daily_results WHERE work_date = %s GROUP BY 1 ORDER BY 1""", (day,))
-        reasons = fetch_dicts(cur, """SELECT reason_code, sum(items) AS n FROM labeling_daily_reasons
-                                      WHERE work_date = %s GROUP BY 1 ORDER BY 2 DESC, 1""", (day,))
         cur.execute("SELECT count(*) FROM notifications WHERE dedupe_key LIKE %s AND status = 'sent'",
                     (f"annotate:missing_upload:{day.isoformat()}:%",))
         messages = cur.fetchone()[0]
         cur.execute("SELECT count(*) FROM rework_queue WHERE opened_on = %s", (day,))
         rework = cur.fetchone()[0]
+    fig = figures.first_inspection(conn, figures.Scope.work_date(day))
     lines = [f"annotate_intake {day}: distributed {sum(r['n'] for r in dist)} items to {len(dist)} workers ("
              + ", ".join(f"{r['worker_id']} {r['n']}" + (f" incl. {r['rw']} rework" if r["rw"] else "")
                          for r in dist) + ")"]
-    for r in per:
-        lines.append(f"  {r['worker_id']}: assigned {r['a']}, missing {r['m']}, inspected {r['i']}, passed {r['p']} "
-                     f"({r['r']} after repair), failed {r['f']}")
-    if res:
-        r = res[0]
-        acc = f"{float(r['syntax_accuracy']):.1%}" if r["syntax_accuracy"] is not None else "n/a"
-        lines.append(f"  first inspection: {r['inspected']} inspected, {r['passed']} passed, {r['failed']} failed; "
-                     f"구문 정확성 {acc}")
-    if reasons:
-        lines.append("  fail reasons: " + ", ".join(f"{r['reason_code']} {r['n']}" for r in reasons))
-    lines.append(f"  missing-upload Slack messages: {messages}; rework queue: {rework} items")
+    for worker, r in fig.per_worker.items():
+        lines.append(f"  {worker}: assigned {r['assigned']}, missing {r['missing']}, first-inspected "
+                     f"{r['inspected']}, passed {r['passed']} ({r['repaired']} after repair), failed {r['failed']}")
+    lines.append("  " + figures.first_inspection_line(fig, target))
+    lines.append(f"  missing-upload Slack messages: {messages}; rework queue: {rework} items opened on this work date")
     return lines

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import PurePosixPath
 from zoneinfo import ZoneInfo
 
+from trainset import figures
 from trainset.annotate.distribution import Candidate, Worker, class_priority, distribute, is_working_day
 from trainset.annotate.model import (
     REASON_CATEGORY,
@@ -509,9 +510,11 @@ def record_first_inspection(conn, outcome, *, run_id: str, batch_id: str) -> dic
             WHERE a.work_date = %s AND x.inspected_on = %s AND x.round = 'first' AND a.image_id = i.image_id
               AND x.item_key = regexp_replace(i.dataset_name, '\\.[^.]*$', '')""", (day, day))
         passed = sum(1 for v in verdicts.values() if not v)
-    return {"work_date": day.isoformat(), "inspected": len(verdicts) + len(syntax), "passed": passed,
+    # The first round only, before repairs: the day's figures are publish_results' (trainset.figures).
+    return {"work_date": day.isoformat(), "round": "first, before repairs",
+            "inspected": len(verdicts) + len(syntax), "passed": passed,
             "failed": len(verdicts) - passed + len(syntax), "missing": len(missing),
-            "reasons": dict(outcome.reason_counts), "syntax_failed": len(syntax)}
+            "rule_failures_rows_per_reason": dict(outcome.reason_counts), "syntax_failed": len(syntax)}
 
 
 # ---------------------------------------------------------------- refinement remedies + second inspection
@@ -702,7 +705,8 @@ def publish_results(conn, config: ProjectConfig, labeling: Storage, quarantine: 
                 reasons[(r["worker_id"], r["class_name"] or "unknown", "no_label")] += 1
             else:
                 s["uploaded"] += 1
-        for a in anns:
+        # One item counts once (its last upload of the day), as the first inspection gives an item one verdict.
+        for a in {a["item_key"]: a for a in anns}.values():
             s = stats[(a["worker_id"] or "unknown", a["class_name"])]
             s["inspected"] += 1
             s["syntax_ok"] += not (set(a["reason_codes"]) & SYNTAX_REASONS)
@@ -718,28 +722,21 @@ def publish_results(conn, config: ProjectConfig, labeling: Storage, quarantine: 
                            "VALUES %s", [(day, w, c, *(s[f] for f in fields)) for (w, c), s in sorted(stats.items())])
         execute_batch(cur, "INSERT INTO labeling_daily_reasons (work_date, worker_id, class_name, reason_code, items) "
                            "VALUES %s", [(day, w, c, code, n) for (w, c, code), n in sorted(reasons.items())])
-    total = Counter()
-    for s in stats.values():
-        total.update(s)
-    accuracy = total["syntax_ok"] / total["inspected"] if total["inspected"] else None
-    reason_totals = Counter()
-    for (_, _, code), n in reasons.items():
-        reason_totals[code] += n
+        # The day's figures from their one definition (trainset.figures over the rows just written).
+        fig = figures.first_inspection(conn, figures.Scope.work_date(day))
+    target = config.annotate.syntax_accuracy_target
     return {
-        "work_date": day.isoformat(), **{f: total[f] for f in ("assigned", "uploaded", "missing", "inspected",
-                                                                "syntax_ok", "passed", "repaired", "failed")},
-        "syntax_accuracy": round(accuracy, 4) if accuracy is not None else None,
-        "syntax_accuracy_target": config.annotate.syntax_accuracy_target,
-        "syntax_accuracy_met": accuracy is None or accuracy >= config.annotate.syntax_accuracy_target,
-        "reasons": dict(reason_totals.most_common()), "rework_queued": len(rework), "quarantined": len(q_rows),
+        "work_date": day.isoformat(), "scope": fig.scope, **{f: getattr(fig, f) for f in figures.FIRST_COUNTS},
+        "syntax_accuracy": fig.syntax_accuracy, "first_inspection_pass_rate": fig.pass_rate,
+        "syntax_accuracy_target": target, "syntax_accuracy_met": figures.target_met(fig.syntax_accuracy, target),
+        "reasons": fig.reasons, "rework_queued": len(rework), "quarantined": len(q_rows),
         "accepted": len(accepted),
     }
 
 
 def results_line(r: dict) -> str:
-    acc = "n/a" if r["syntax_accuracy"] is None else f"{r['syntax_accuracy']:.2%}"
-    mark = "met" if r["syntax_accuracy_met"] else "BELOW TARGET"
-    reasons = ", ".join(f"{k} {v}" for k, v in r["reasons"].items()) or "none"
-    return (f"first inspection {r['work_date']}: {r['inspected']} inspected, {r['passed']} passed "
-            f"({r['repaired']} after repair), {r['failed']} failed, {r['missing']} missing; "
-            f"구문 정확성 {acc} (target {r['syntax_accuracy_target']:.1%}, {mark}); reasons: {reasons}")
+    """The first inspection's task-log line (the same words as the demo summary: trainset.figures)."""
+    fig = figures.FirstInspection(scope=r.get("scope") or f"work date {r['work_date']}",
+                                  **{f: r[f] for f in figures.FIRST_COUNTS}, syntax_accuracy=r["syntax_accuracy"],
+                                  pass_rate=r.get("first_inspection_pass_rate"), reasons=r["reasons"])
+    return figures.first_inspection_line(fig, r["syntax_accuracy_target"])

@@ -31,7 +31,7 @@ def register(sub) -> None:
     p.add_argument("--dsn", help="PostgreSQL DSN (default: TRAINSET_DB_DSN or AIRFLOW_CONN_TRAINSET_DB)")
     p.set_defaults(func=_export)
     p = actions.add_parser("daily", help="build the daily progress files (CSV + XLSX) without sending them")
-    p.add_argument("--day", type=dt.date.fromisoformat, default=dt.date.today(), help="report day (default today)")
+    p.add_argument("--day", type=dt.date.fromisoformat, help="report day (default: today in the project time zone)")
     p.add_argument("--out-dir", type=Path, default=Path("."), help="folder for the files")
     p.add_argument("--dsn", help="PostgreSQL DSN (default: TRAINSET_DB_DSN or AIRFLOW_CONN_TRAINSET_DB)")
     p.set_defaults(func=_daily)
@@ -57,11 +57,13 @@ def _export(args) -> int:
 def _daily(args) -> int:
     from trainset.config import get_config
 
+    config = get_config()
+    day = args.day or config.project.today()
     conn = db.connect(args.dsn)
     try:
-        result = reports.annotation_data_to_csv(conn, args.out_dir, args.day,
-                                                syntax_target=get_config().annotate.syntax_accuracy_target)
+        result = reports.annotation_data_to_csv(conn, args.out_dir, day,
+                                                syntax_target=config.annotate.syntax_accuracy_target)
     finally:
         conn.close()
-    print(f"daily report {args.day}: {result['rows']} progress row(s) -> {result['csv']}, {result['xlsx']}")
+    print(f"daily report {day}: {result['rows']} progress row(s) -> {result['csv']}, {result['xlsx']}")
     return 0

@@ -35,7 +35,8 @@ def _validate(args) -> int:
     for path in args.labels:
         if not path.exists():
             raise SystemExit(f"validate: {path} does not exist")
-    results = validate_paths(args.images_dir, list(args.labels), config, work_date=args.work_date or dt.date.today(),
+    results = validate_paths(args.images_dir, list(args.labels), config,
+                             work_date=args.work_date or config.project.today(),
                              require_labels=args.require_labels, docs_dir=args.docs_dir)
     for r in results:
         print(json.dumps(r, ensure_ascii=False))

@@ -271,7 +271,7 @@ def revalidate(plans: list[FilePlan], config: ProjectConfig, *, conn=None, work_
                 units.append(RuleUnit(ref=ref, item_key=p.item_key, item=p.item, image=facts.get(p.item_key)))
         out[plan.key] = sorted(codes)
     if units:
-        findings, _ = judge(units, config, work_date or dt.date.today())
+        findings, _ = judge(units, config, work_date or config.project.today())
         for ref, found in findings.items():
             if conn is None:
                 found = [f for f in found if f.code not in ("no_image", "image_size_mismatch")]

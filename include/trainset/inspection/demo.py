@@ -73,9 +73,29 @@ def simulate_inspector(conn, config: ProjectConfig, s3_client, day: dt.date, *, 
     return {"items": len(items), **counts}
 
 
-def demo_summary(conn) -> list[str]:
-    """What the PM reads about the inspection stage."""
+def _this_run(cur, run_id: str | None) -> list[str]:
+    if run_id is None:
+        return []
+    cur.execute("SELECT counts FROM batches WHERE stage = 'inspection' AND run_id = %s", (run_id,))
+    runs = [r[0] or {} for r in cur.fetchall()]
+    actions: dict[str, int] = {}
+    for c in runs:
+        for k, v in c.items():
+            if k not in ("items", "bytes_sent", "failed"):
+                actions[k] = actions.get(k, 0) + v
+    items = sum(c.get("items", 0) for c in runs)
+    return [f"inspection this run: {items} items checked against the inspection server (objects: "
+            + (", ".join(f"{k} {v}" for k, v in sorted(actions.items())) or "nothing to send") + ")"]
+
+
+def demo_summary(conn, *, run_id: str | None = None) -> list[str]:
+    """What the PM reads about the inspection stage: this run's transfer, then the totals (labelled all time);
+    the verdict figures come from their one definition (trainset.figures)."""
+    from trainset import figures
+
+    server = figures.server_inspection(conn, figures.Scope.all_time())
     with conn.cursor() as cur:
+        this_run = _this_run(cur, run_id)
         t = db.fetch_dicts(cur, """
             SELECT count(DISTINCT item_key) FILTER (WHERE kind = 'image') AS items,
                    count(*) FILTER (WHERE kind IN ('image', 'label')) AS objects,
@@ -83,14 +103,6 @@ def demo_summary(conn) -> list[str]:
                    count(*) FILTER (WHERE kind = 'manifest') AS manifests,
                    coalesce(sum(attempts - 1) FILTER (WHERE kind IN ('image', 'label')), 0) AS retries
             FROM transfers WHERE status = 'verified'""")[0]
-        v = db.fetch_dicts(cur, """
-            SELECT count(*) FILTER (WHERE verdict = 'pass') AS passed, count(*) FILTER (WHERE verdict = 'fail') AS failed
-            FROM (SELECT DISTINCT ON (item_key) verdict FROM inspections WHERE round = 'server'
-                  ORDER BY item_key, inspected_on DESC, recorded_at DESC) s""")[0]
-        reasons = db.fetch_dicts(cur, """
-            SELECT reason_category AS category, coalesce(code, '-') AS code, count(*) AS n
-            FROM inspections LEFT JOIN LATERAL unnest(reason_codes) AS code ON true
-            WHERE round = 'server' AND verdict = 'fail' GROUP BY 1, 2 ORDER BY 1, 3 DESC""")
         rejected = db.fetch_dicts(cur, """SELECT reason_code, count(*) AS n FROM quarantine
                                           WHERE entity_kind = 'verdict' GROUP BY 1 ORDER BY 1""")
         notices = db.fetch_dicts(cur, """SELECT status, count(*) AS n, count(DISTINCT recipient) AS recipients
@@ -99,13 +111,12 @@ def demo_summary(conn) -> list[str]:
         routed = db.fetch_dicts(cur, "SELECT routed_to, count(*) AS n FROM inspection_rework GROUP BY 1 ORDER BY 1")
         fixes = db.fetch_dicts(cur, "SELECT count(*) AS n, count(*) FILTER (WHERE revalidated) AS ok "
                                     "FROM annotation_fixes")[0]
-    lines = [f"inspection: {t['items']} items sent to the inspection server ({t['objects']} objects, "
+    lines = [*this_run,
+             f"inspection all time: {t['items']} items on the inspection server ({t['objects']} objects, "
              f"{t['bytes'] / 1024 / 1024:.1f} MiB, {t['manifests']} manifest files, {t['retries']} retried uploads)",
-             f"inspection: server verdicts: {v['passed']} passed, {v['failed']} failed"]
-    by_category: dict[str, list[str]] = {}
-    for r in reasons:
-        by_category.setdefault(r["category"], []).append(f"{r['code']} {r['n']}")
-    lines += [f"  failed ({category}): {', '.join(codes)}" for category, codes in sorted(by_category.items())]
+             f"inspection: {figures.server_inspection_line(server)}"]
+    lines += [f"  failed ({category}, verdicts per reason): {figures.reasons_text(codes)}"
+              for category, codes in sorted(server.reasons.items())]
     if rejected:
         lines.append("  verdict rows rejected: " + ", ".join(f"{r['reason_code']} {r['n']}" for r in rejected))
     if routed:
@@ -133,6 +144,7 @@ def demo_prepare(conn, config: ProjectConfig, day: dt.date = DEMO_VERDICT_DAY) -
     return simulate_inspector(conn, config, _s3_client_from_env(), day)
 
 
-def transfer_summary(conn) -> list[str]:
-    """The first line of the stage's summary (for the demo's first inspection run, before any verdict)."""
-    return demo_summary(conn)[:1]
+def transfer_summary(conn, *, run_id: str | None = None) -> list[str]:
+    """The transfer lines of the stage's summary (for the demo's first inspection run, before any verdict)."""
+    lines = demo_summary(conn, run_id=run_id)
+    return lines[:2] if run_id is not None else lines[:1]

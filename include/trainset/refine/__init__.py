@@ -5,8 +5,8 @@ index), ``render`` (the output image), ``batch`` (the stage over the records DB)
 """
 
 
-def demo_summary(conn) -> list[str]:
+def demo_summary(conn, *, run_id: str | None = None) -> list[str]:
     """PM-facing lines for ``make demo`` (see ``batch.demo_summary``)."""
     from trainset.refine.batch import demo_summary as summary
 
-    return summary(conn)
+    return summary(conn, run_id=run_id)

@@ -15,49 +15,34 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
+from trainset import figures
 from trainset.db import fetch_dicts
 from trainset.train.items import DatasetItem
 from trainset.train.split import SplitPlan
 
 
-# 구문 정확성 (syntax correctness) counts the first inspection's syntax family of reason codes (annotate-intake's
-# ``SYNTAX_REASONS``: invalid encoding/JSON, schema violations, malformed YOLO lines, ...).
-def _syntax_reasons() -> frozenset[str]:
-    from trainset.annotate.model import SYNTAX_REASONS
-
-    return SYNTAX_REASONS
-
-
-def is_syntax_reason(code: str) -> bool:
-    return code in _syntax_reasons()
-
-
-def quality_figures(conn, image_ids: Sequence[int]) -> dict:
+def quality_figures(conn, image_ids: Sequence[int], *, upto: dt.date | None = None) -> dict:
+    """The card's quality figures: the first inspection and the inspection server over all days (to ``upto``),
+    from their one definition (trainset.figures), and the de-identification counts."""
+    scope = figures.Scope.all_time(upto)
+    first = figures.first_inspection(conn, scope)
+    server = figures.server_inspection(conn, scope)
     with conn.cursor() as cur:
-        first = fetch_dicts(cur, """
-            SELECT DISTINCT ON (item_key) item_key, verdict, reason_codes FROM inspections WHERE round = 'first'
-            ORDER BY item_key, inspected_on, recorded_at, inspection_id""")
-        server = fetch_dicts(cur, """
-            SELECT DISTINCT ON (item_key) item_key, verdict FROM inspections WHERE round = 'server'
-            ORDER BY item_key, inspected_on DESC, recorded_at DESC, inspection_id DESC""")
         deid_all = fetch_dicts(cur, "SELECT kind, count(*) AS found, count(*) FILTER (WHERE masked) AS masked, "
                                     "count(DISTINCT image_id) AS images FROM detections GROUP BY kind ORDER BY kind")
         deid_release = fetch_dicts(cur, "SELECT kind, count(*) AS found, count(*) FILTER (WHERE masked) AS masked, "
                                         "count(DISTINCT image_id) AS images FROM detections WHERE image_id = ANY(%s) "
                                         "GROUP BY kind ORDER BY kind", (list(image_ids),))
-    syntax_ok = sum(1 for r in first if not any(is_syntax_reason(c) for c in r["reason_codes"] or []))
-    first_pass = sum(1 for r in first if r["verdict"] == "pass")
-    server_pass = sum(1 for r in server if r["verdict"] == "pass")
-
-    def rate(n: int, d: int) -> float | None:
-        return round(n / d, 4) if d else None
-
     return {
-        "first_inspected": len(first),
-        "syntax_accuracy": rate(syntax_ok, len(first)),  # 구문 정확성
-        "first_inspection_pass_rate": rate(first_pass, len(first)),
-        "server_inspected": len(server),
-        "inspection_pass_rate": rate(server_pass, len(server)),
+        "scope": scope.label,
+        "first_inspected": first.inspected,
+        "first_passed": first.passed,
+        "first_missing": first.missing,
+        "syntax_accuracy": first.syntax_accuracy,  # 구문 정확성
+        "first_inspection_pass_rate": first.pass_rate,
+        "server_inspected": server.inspected,
+        "server_passed": server.passed,
+        "inspection_pass_rate": server.pass_rate,
         "deidentification": {
             "all_images": {r["kind"]: {k: int(r[k]) for k in ("found", "masked", "images")} for r in deid_all},
             "release_images": {r["kind"]: {k: int(r[k]) for k in ("found", "masked", "images")} for r in deid_release},
@@ -66,14 +51,8 @@ def quality_figures(conn, image_ids: Sequence[int]) -> dict:
 
 
 def pass_rates_per_day(conn) -> dict[str, list[tuple[dt.date, float, int]]]:
-    out = {}
-    with conn.cursor() as cur:
-        for label, rounds in (("first_inspection", ("first",)), ("inspection", ("server",))):
-            rows = fetch_dicts(cur, """
-                SELECT inspected_on AS day, count(*) AS n, count(*) FILTER (WHERE verdict = 'pass') AS passed
-                FROM inspections WHERE round = ANY(%s) GROUP BY inspected_on ORDER BY inspected_on""", (list(rounds),))
-            out[label] = [(r["day"], r["passed"] / r["n"], r["n"]) for r in rows]
-    return out
+    """The plotted series, per day, from the same definitions as the table (trainset.figures)."""
+    return figures.pass_rates_per_day(conn)
 
 
 def _figure():
@@ -178,8 +157,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _pct(v: float | None) -> str:
-    return "n/a" if v is None else f"{v * 100:.2f}%"
+_pct = figures.pct
 
 
 def render_html(*, release: str, version: str, project_name: str, counts: dict, balance: dict, quality: dict,
@@ -191,8 +169,8 @@ def render_html(*, release: str, version: str, project_name: str, counts: dict, 
     deid_rows = [[scope, kind, v["found"], v["masked"], v["images"]]
                  for scope, kinds in quality["deidentification"].items() for kind, v in kinds.items()]
     syntax = quality["syntax_accuracy"]
-    syntax_ok = syntax is not None and syntax >= syntax_target
-    figures = "".join(f'<figure><img src="{html.escape(p.name)}" alt="{html.escape(name)}">'
+    syntax_status = figures.target_status(syntax, syntax_target)
+    plot_html = "".join(f'<figure><img src="{html.escape(p.name)}" alt="{html.escape(name)}">'
                       f"<figcaption>{html.escape(name.replace('_', ' '))}</figcaption></figure>"
                       for name, p in plots.items())
     return f"""<!doctype html>
@@ -207,13 +185,18 @@ img{{max-width:32rem;border:1px solid #ddd}}.ok{{color:#17803d}}.bad{{color:#b42
 <p>{html.escape(project_name)} · created {html.escape(created_at)} · {counts['items']} items,
 {counts['objects']} objects, {len(balance['class_names'])} classes</p>
 <h2>Quality (품질 지표)</h2>
+<p>Scope: {html.escape(quality['scope'])} (every work date and verdict day so far, not only this release's
+items).</p>
 {_table(["figure", "value"], [
-    ["구문 정확성 (syntax accuracy)", f"{_pct(syntax)} (target ≥ {_pct(syntax_target)})"],
-    ["first inspection pass rate", _pct(quality['first_inspection_pass_rate'])],
-    ["inspection (검수) pass rate", _pct(quality['inspection_pass_rate'])],
-    ["items first-inspected / server-inspected", f"{quality['first_inspected']} / {quality['server_inspected']}"],
+    ["구문 정확성 (syntax accuracy)", figures.syntax_text(syntax, syntax_target)],
+    ["first inspection pass rate",
+     f"{_pct(quality['first_inspection_pass_rate'])} ({quality['first_passed']} of {quality['first_inspected']} "
+     f"first-inspected items; {quality['first_missing']} not uploaded)"],
+    ["inspection (검수) pass rate",
+     f"{_pct(quality['inspection_pass_rate'])} ({quality['server_passed']} of {quality['server_inspected']} "
+     "server verdicts)"],
 ])}
-<p class="{'ok' if syntax_ok else 'bad'}">구문 정확성 {'meets' if syntax_ok else 'misses'} the target.</p>
+<p class="{'ok' if syntax_status == 'met' else 'bad'}">구문 정확성: {html.escape(syntax_status)}.</p>
 <h3>De-identification (비식별화)</h3>
 {_table(["scope", "kind", "found", "masked", "images"], deid_rows) if deid_rows else "<p>No faces or plates found.</p>"}
 <h2>Split</h2>
@@ -228,6 +211,6 @@ near duplicates across splits: {len(leak['near_duplicates_across_splits'])}.</p>
 <h3>Sampling plan (to {balance['sampling_target']} training images per class)</h3>
 {_table(["class", "train images", "action", "factor"], plan_rows)}
 <h2>Distributions</h2>
-{figures}
+{plot_html}
 </body></html>
 """

@@ -237,7 +237,9 @@ def build_release_files(conn, config: ProjectConfig, *, build: dict, plan: Split
     counts = {"items": len(items), "objects": sum(len(i.objects) for i in items),
               "per_split": report["split_sizes"], "per_split_class": report["images_per_split"],
               "ratios": plan.ratios, "imbalance_ratio": report["imbalance_ratio"],
-              "syntax_accuracy": quality["syntax_accuracy"], "inspection_pass_rate": quality["inspection_pass_rate"]}
+              "quality_scope": quality["scope"], "syntax_accuracy": quality["syntax_accuracy"],
+              "first_inspection_pass_rate": quality["first_inspection_pass_rate"],
+              "inspection_pass_rate": quality["inspection_pass_rate"]}
     page = datacard.render_html(release=name, version=version, project_name=config.project.name, counts=counts,
                                 balance=report, quality=quality, leak=build["leak_check"], plots=plots,
                                 syntax_target=config.annotate.syntax_accuracy_target,

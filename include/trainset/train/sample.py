@@ -107,5 +107,33 @@ def seed_inspected_items(conn, warehouse: Path, per_class: dict[str, int], *, se
             key = f"{project_code}_broken_{seed}_{j:04d}"
             execute_batch(cur, "INSERT INTO inspections (item_key, round, verdict, reason_codes, inspected_on) "
                                "VALUES %s", [(key, "first", "fail", ["invalid_json"], day)])
+        # The first inspection's daily record, as annotate-intake's publish_results writes it (the PM's figures
+        # read it): every seeded label was assigned, uploaded and passed; the broken uploads failed on syntax.
+        cur.execute("""
+            INSERT INTO labeling_daily_results (work_date, worker_id, class_name, assigned, uploaded, inspected,
+                                                syntax_ok, passed)
+            SELECT a.work_date, a.worker_id, i.class_name, count(*), count(*), count(*), count(*), count(*)
+            FROM annotations a JOIN images i USING (image_id) WHERE i.batch_id = %s GROUP BY 1, 2, 3
+            ON CONFLICT (work_date, worker_id, class_name) DO UPDATE SET
+                assigned = labeling_daily_results.assigned + EXCLUDED.assigned,
+                uploaded = labeling_daily_results.uploaded + EXCLUDED.uploaded,
+                inspected = labeling_daily_results.inspected + EXCLUDED.inspected,
+                syntax_ok = labeling_daily_results.syntax_ok + EXCLUDED.syntax_ok,
+                passed = labeling_daily_results.passed + EXCLUDED.passed""", (batch_id,))
+        if syntax_failures:
+            n = syntax_failures
+            cur.execute("""
+                INSERT INTO labeling_daily_results (work_date, worker_id, class_name, assigned, uploaded, inspected,
+                                                    failed) VALUES (%s, 'w1', 'unknown', %s, %s, %s, %s)
+                ON CONFLICT (work_date, worker_id, class_name) DO UPDATE SET
+                    assigned = labeling_daily_results.assigned + EXCLUDED.assigned,
+                    uploaded = labeling_daily_results.uploaded + EXCLUDED.uploaded,
+                    inspected = labeling_daily_results.inspected + EXCLUDED.inspected,
+                    failed = labeling_daily_results.failed + EXCLUDED.failed""", (day, n, n, n, n))
+            cur.execute("""
+                INSERT INTO labeling_daily_reasons (work_date, worker_id, class_name, reason_code, items)
+                VALUES (%s, 'w1', 'unknown', 'invalid_json', %s)
+                ON CONFLICT (work_date, worker_id, class_name, reason_code)
+                DO UPDATE SET items = labeling_daily_reasons.items + EXCLUDED.items""", (day, n))
     conn.commit()
     return sorted(passed)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowSkipException
+from trainset import figures
 from trainset.config import get_config
 
 from trainset_airflow.assets import inspection_passed
@@ -54,7 +55,10 @@ class VerdictIngestOperator(BaseOperator):
         with RecordsDbHook(postgres_conn_id=config.connections.records_db).connection() as conn:
             result = ingest_verdicts(conn, config, storage_for(uri, aws), batch_id=f"inspection__{context['run_id']}",
                                      quarantine=storage_for(config.storage.quarantine, aws), only_day=only_day)
-        self.log.info(result.summary())
+            self.log.info("this run: %s", result.summary())
+            # Each verdict day's figures as every other surface shows them (one definition: trainset.figures).
+            for day in sorted(result.days):
+                self.log.info(figures.server_inspection_line(figures.server_inspection(conn, figures.Scope.day(day))))
         return {**result.counts, "days": sorted(d.isoformat() for d in result.days)}
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+from trainset import figures
 from trainset.config import get_config
 
 from trainset_airflow.assets import training_dataset
@@ -117,9 +118,13 @@ class PublishReleaseOperator(BaseOperator):
             except (ReleaseExists, ReleaseError) as err:
                 raise AirflowFailException(str(err)) from None
         counts = summary["counts"]
-        self.log.info("published %s (%s) to %s: %d items, %d objects; imbalance ratio %s; 구문 정확성 %s",
+        self.log.info("published %s (%s) to %s: %d items, %d objects; imbalance ratio %s; data card figures (%s): "
+                      "구문 정확성 %s, first-inspection pass rate %s, inspection pass rate %s",
                       summary["release"], summary["version"], summary["uri"], counts["items"], counts["objects"],
-                      counts.get("imbalance_ratio"), counts.get("syntax_accuracy"))
+                      counts.get("imbalance_ratio"), counts.get("quality_scope"),
+                      figures.syntax_text(counts.get("syntax_accuracy"), config.annotate.syntax_accuracy_target),
+                      figures.pct(counts.get("first_inspection_pass_rate")),
+                      figures.pct(counts.get("inspection_pass_rate")))
         self.log.info("data card: %s", summary["datacard"])
         return summary
 
@@ -221,9 +226,14 @@ class DailyReportOperator(BaseOperator):
         finally:
             shutil.rmtree(work, ignore_errors=True)
         numbers = result["key_numbers"]
-        self.log.info("daily report %s: %d progress rows; collected today %d, first inspection %s/%s, "
-                      "검수 %s/%s; files %s", day, result["rows"], numbers["collected_today"],
-                      numbers["first_passed_today"], numbers["first_inspected_today"], numbers["server_passed_today"],
+        self.log.info("daily report %s: %d progress rows; collected today %d; first inspection (%s) %s/%s passed, "
+                      "(%s) %s/%s; 구문 정확성 (%s) %s; 검수 (%s) %s/%s passed; files %s", day, result["rows"],
+                      numbers["collected_today"], numbers["first_inspection_scope_today"],
+                      numbers["first_passed_today"], numbers["first_inspected_today"],
+                      numbers["first_inspection_scope_total"], numbers["first_passed_total"],
+                      numbers["first_inspected_total"], numbers["first_inspection_scope_total"],
+                      figures.syntax_text(numbers["syntax_accuracy_total"], config.annotate.syntax_accuracy_target),
+                      numbers["inspection_scope_today"], numbers["server_passed_today"],
                       numbers["server_inspected_today"], ", ".join(uris))
         return {"day": day.isoformat(), "files": uris, "key_numbers": numbers, "rows": result["rows"]}
 
