@@ -65,9 +65,18 @@ def k_center_vs_random(items, budgets=(5, 10, 20), seeds: int = 50) -> dict:
     rng = np.random.default_rng(0)
     out = {}
     for k in budgets:
-        kc = coverage(pool, np.array(order[:k]))
-        rnd = float(np.mean([coverage(pool, rng.choice(len(pool), k, replace=False)) for _ in range(seeds)]))
-        out[str(k)] = {"k_center": round(kc, 3), "random_mean": round(rnd, 3), "ratio": round(kc / rnd, 3)}
+        draws = [rng.choice(len(pool), k, replace=False) for _ in range(seeds)]
+        row = {}
+        for label, worst in (("mean", False), ("max", True)):
+            kc = coverage(pool, np.array(order[:k]), worst=worst)
+            rnd = float(np.mean([coverage(pool, d, worst=worst) for d in draws]))
+            row[label] = {"k_center": round(kc, 3), "random": round(rnd, 3), "ratio": round(kc / rnd, 3)}
+        # how many of the corpus's sources (file-name prefix: noto, fluent3d, photoprism, ...) the picks reach
+        sources = {it.source for it in items}
+        row["sources_reached"] = {"k_center": len({items[i].source for i in order[:k]}),
+                                  "random": round(float(np.mean([len({items[i].source for i in d}) for d in draws])), 2),
+                                  "of": len(sources)}
+        out[str(k)] = row
     return out
 
 

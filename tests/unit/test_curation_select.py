@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
-
 from trainset.annotate.distribution import Candidate, Worker, distribute
 from trainset.curation.select import coverage, k_center_order
 

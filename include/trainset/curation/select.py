@@ -66,9 +66,10 @@ def k_center_order(candidates: dict[int, list[float]], labelled: list[list[float
     return picks
 
 
-def coverage(pool: np.ndarray, selected: np.ndarray) -> float:
-    """Mean distance from each pool image to its nearest selected one (lower: the selection covers the pool)."""
+def coverage(pool: np.ndarray, selected: np.ndarray, *, worst: bool = False) -> float:
+    """Mean (``worst``: largest) distance from each pool image to its nearest selected one (lower: the selection
+    covers the pool better; the largest is what k-center greedy minimises)."""
     if len(selected) == 0:
         return float("inf")
-    d = np.sqrt(((pool[:, None, :] - pool[selected][None, :, :]) ** 2).sum(-1))
-    return float(d.min(axis=1).mean())
+    d = np.sqrt(((pool[:, None, :] - pool[selected][None, :, :]) ** 2).sum(-1)).min(axis=1)
+    return float(d.max() if worst else d.mean())
