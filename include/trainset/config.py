@@ -219,6 +219,10 @@ class CurationSettings(_Model):
     domain_outlier_scope: Literal["class", "project"] = Field(
         default="class", description="the group an image is judged in: its class, or the whole project")
     domain_outlier_min_group: int = Field(default=6, ge=3, description="smaller groups are scored, never judged")
+    label_order: Literal["item_key", "diversity"] = Field(
+        default="item_key", description="order of new work inside a class in the daily distribution: item_key "
+                                        "(file order) or diversity (k-center greedy over the features: rare and "
+                                        "unlike shots first, near-identical shots apart; trainset.curation.select)")
 
 
 class AnnotateSettings(_Model):

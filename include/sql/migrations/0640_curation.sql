@@ -17,3 +17,4 @@ CREATE TABLE IF NOT EXISTS image_features (
     computed_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (sha256, kind)
 );
+
