@@ -205,7 +205,9 @@ def test_data_card_plots_are_real_images(released):
     assert "구문 정확성" in html and "Leak check passed" in html
     pngs = sorted(card.glob("*.png"))
     assert {p.stem for p in pngs} == {"class_distribution", "image_sizes", "aspect_ratios", "boxes_per_image",
-                                      "box_sizes", "pass_rates"}
+                                      "box_sizes", "pass_rates", "eda_samples", "eda_size_per_class",
+                                      "eda_aspect_per_class"}
+    assert 'id="eda"' in html and "Samples per class" in html
     for png in pngs:
         assert f'src="{png.name}"' in html
         with Image.open(png) as im:

@@ -244,6 +244,10 @@ def build_release_files(conn, config: ProjectConfig, *, build: dict, plan: Split
                                 balance=report, quality=quality, leak=build["leak_check"], plots=plots,
                                 syntax_target=config.annotate.syntax_accuracy_target,
                                 created_at=build["created_at"].isoformat(timespec="seconds"))
+    from trainset.curation.eda import render_eda
+
+    eda = render_eda(conn, out / "datacard", items, read, threshold=config.curation.domain_outlier_threshold)
+    page = page.replace("</body>", eda + "</body>")
     (out / "datacard" / "index.html").write_text(page, encoding="utf-8")
     return counts
 
