@@ -1,7 +1,8 @@
 """annotate_intake (가공): the daily labeling operations over the warehouse's refined images.
 
-Every task works on the run's **work date**: the ``work_date`` param when given, else the run's ``run_after``
-date in the project time zone (so catch-up, backfill and re-runs address their own day, never "today").
+Every task works on the run's **work date**: the ``work_date`` param when given, else the run's day
+(``trainset_airflow.runday.run_day``: its logical date or ``run_after`` in the project time zone), so catch-up,
+backfill and re-runs address their own day, never "today".
 
 1. ``labeling_distribution`` — sync the roster (``annotate.roster_path``), assign the day's work (capacity-
    balanced, skills, employment window, classes behind schedule first; deterministic) and write each worker's
@@ -59,17 +60,16 @@ WORK_DATE = "{{ ti.xcom_pull(task_ids='resolve_work_date')['work_date'] }}"
 )
 def annotate_intake():
     @task(multiple_outputs=False)  # one dict; templates read ['work_date'] / ['due_at']
-    def resolve_work_date(params=None, dag_run=None) -> dict:
+    def resolve_work_date(**context) -> dict:
         import datetime as dt
         from zoneinfo import ZoneInfo
 
         from trainset.annotate.service import due_at
+        from trainset_airflow.runday import run_day
 
-        cfg = get_config()
-        tz = ZoneInfo(cfg.project.timezone)
-        day = (dt.date.fromisoformat(params["work_date"]) if params.get("work_date")
-               else dag_run.run_after.astimezone(tz).date())
-        due = due_at(cfg, day) if params.get("wait_for_due", True) else dt.datetime.now(tz)
+        cfg, params = get_config(), context["params"]
+        day = run_day(context, cfg, params.get("work_date"))
+        due = due_at(cfg, day) if params.get("wait_for_due", True) else dt.datetime.now(ZoneInfo(cfg.project.timezone))
         return {"work_date": day.isoformat(), "due_at": due.isoformat()}
 
     @task_group(group_id="labeling_distribution")

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "trainset.commands.expectations",
     "trainset.commands.refine",
     "trainset.commands.curate",
+    "trainset.commands.audit",
 )
 
 

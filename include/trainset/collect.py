@@ -3,8 +3,10 @@
 Flow, designed so a crash at any point is healed by running the same run again:
 1. scan the drop zone (a folder or an S3 prefix) and read each file once: sha256, size, sniffed format, header
    and decode check (``imagefile.inspect_image``);
-2. decide each file's class (``<class>/<file>`` layout or the sidecar manifest CSV) and outcome;
-3. register all rows in one transaction (natural key ``(source_uri, sha256)``: an existing row is reused);
+2. decide each file's class (``<class>/<file>`` or ``<batch>/<class>/<file>`` layout, or the sidecar manifest
+   CSV; ``layout_class``) and outcome;
+3. register all rows in one transaction (natural key ``(source_uri, sha256, arrival)``: the row of a crashed
+   run is reused; a file collected before and dropped again is a new arrival, an exact duplicate);
 4. only then move the bytes to their recorded location (raw area or quarantine), atomically.
 A file whose row exists but whose bytes are still in the drop zone is simply moved on the next run.
 """
@@ -30,7 +32,7 @@ log = logging.getLogger(__name__)
 STAGE = "collect"
 # Reason codes this stage records (quarantine.reason_code, images.reason_codes).
 REASONS = ("zero_byte", "unknown_format", "unsupported_format", "corrupt", "truncated", "decompression_bomb",
-           "too_large", "unreadable_name", "missing_class", "unknown_class", "exact_duplicate")
+           "too_large", "unreadable_name", "missing_class", "unknown_layout", "unknown_class", "exact_duplicate")
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Examined:
     status: str = "raw"
     target_uri: str = ""
     already_registered: bool = False
+    arrival: int = 0  # 0: first arrival of (source_uri, sha256); n: its n-th re-drop (see _mark_registered)
 
     @property
     def original_name(self) -> str:
@@ -86,10 +89,19 @@ class CollectSummary:
     def line(self) -> str:
         """The one line a PM reads in the task log."""
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.quarantined.items())) or "none"
-        prefix = "DRY RUN " if self.dry_run else ""
-        return (f"{prefix}collect {self.batch_id}: seen {self.seen}, registered {self.registered} "
+        if self.dry_run:
+            return self.dry_run_line(reasons)
+        return (f"collect {self.batch_id}: seen {self.seen}, registered {self.registered} "
                 f"(accepted {self.accepted}), already registered {self.already_registered}, "
                 f"duplicates {self.duplicates}, quarantined {sum(self.quarantined.values())} ({reasons}); "
+                f"{self.seen / self.seconds if self.seconds else 0:.1f} files/s")
+
+    def dry_run_line(self, reasons: str) -> str:
+        """A dry run wrote and moved nothing: say what a real run would do, in the conditional."""
+        return (f"DRY RUN: collect {self.batch_id} wrote and moved nothing; seen {self.seen}, would register "
+                f"{self.registered} (would accept {self.accepted}), already registered {self.already_registered}, "
+                f"would set aside {self.duplicates} exact duplicates and quarantine "
+                f"{sum(self.quarantined.values())} ({reasons}); "
                 f"{self.seen / self.seconds if self.seconds else 0:.1f} files/s")
 
 
@@ -116,11 +128,32 @@ def read_manifest(storage: Storage, prefix: str, manifest_name: str) -> dict[str
 
 
 def class_for(key: str, prefix: str, manifest: dict[str, str]) -> str | None:
+    return layout_class(key, prefix, manifest)[0]
+
+
+def layout_class(key: str, prefix: str, manifest: dict[str, str]) -> tuple[str | None, str | None, str]:
+    """A file's class from the drop zone's layout, relative to the scanned root (the drop zone or the
+    ``source_prefix``): ``(class, reason, detail)``, reason None when the layout gives a class.
+
+    Accepted layouts (README "Stage 1: collect"): a row of the sidecar manifest (``file,class``) at the top;
+    ``<class>/<file>``; ``<batch>/<class>/<file>`` (a batch folder of any name, one level). Anything else is
+    ``unknown_layout`` (a file at the top with no manifest, or deeper than ``<batch>/<class>/<file>``), and a
+    top-level file a manifest does not list is ``missing_class``."""
     if key in manifest:
-        return manifest[key]
+        return manifest[key], None, ""
     rel = key[len(prefix.strip("/")) + 1:] if prefix.strip("/") else key
     parts = rel.split("/")
-    return parts[0] if len(parts) > 1 else None
+    if len(parts) == 2:
+        return parts[0], None, ""
+    if len(parts) == 3:
+        return parts[1], None, ""
+    if len(parts) == 1:
+        if manifest:
+            return None, "missing_class", "at the top of the drop zone and not listed in the manifest"
+        return None, "unknown_layout", ("at the top of the drop zone with no manifest: use <class>/<file>, "
+                                        "<batch>/<class>/<file> or a manifest.csv row")
+    return None, "unknown_layout", (f"{len(parts) - 1} folders deep: accepted are <class>/<file> and "
+                                    "<batch>/<class>/<file> (or a manifest.csv row)")
 
 
 def examine(storage: Storage, entry: Entry, config: ProjectConfig) -> Examined:
@@ -174,10 +207,10 @@ def run_collect(*, conn, config: ProjectConfig, drop_zone: Storage, raw: Storage
             ex.reason, ex.detail = "unreadable_name", f"file name is not usable: {entry.name_problem}"
             return ex
         ex = examine(drop_zone, entry, config)
-        ex.class_name = class_for(entry.key, prefix, manifest)
+        ex.class_name, layout_reason, layout_detail = layout_class(entry.key, prefix, manifest)
         if ex.reason is None:
             if ex.class_name is None:
-                ex.reason, ex.detail = "missing_class", "no <class>/ folder and no manifest row"
+                ex.reason, ex.detail = layout_reason, layout_detail
             elif ex.class_name not in known_classes:
                 ex.reason, ex.detail = "unknown_class", f"class {ex.class_name!r} is not in the taxonomy"
         return ex
@@ -186,10 +219,14 @@ def run_collect(*, conn, config: ProjectConfig, drop_zone: Storage, raw: Storage
         examined = list(pool.map(work, entries))
 
     with conn.cursor() as cur:
-        _mark_registered(cur, examined)
+        _mark_registered(cur, examined, raw, quarantine)
         _mark_duplicates(cur, examined)
         for ex in examined:
-            if ex.reason:
+            if ex.already_registered:
+                continue  # a crash being healed: the row already says what it is
+            if ex.arrival:
+                pass  # a re-drop: set to exact_duplicate by _mark_registered, whatever the bytes examine to
+            elif ex.reason:
                 ex.status = "quarantined"
             elif ex.duplicate_of is not None or ex.status == "duplicate":
                 ex.status, ex.reason = "duplicate", "exact_duplicate"
@@ -219,8 +256,7 @@ def run_collect(*, conn, config: ProjectConfig, drop_zone: Storage, raw: Storage
 
     if not dry_run:
         for ex in examined:
-            store = raw if ex.status == "raw" else quarantine
-            key = ex.target_uri[len(store.uri) + 1:]
+            store, key = _store_and_key(ex.target_uri, raw, quarantine)
             if store.exists(key) and store.size(key) == ex.size:
                 drop_zone.delete(ex.entry.key)  # a re-run after a crash: the bytes already arrived
             else:
@@ -234,35 +270,65 @@ def run_collect(*, conn, config: ProjectConfig, drop_zone: Storage, raw: Storage
     return summary
 
 
+def _store_and_key(uri: str, raw: Storage, quarantine: Storage) -> tuple[Storage, str]:
+    """The store (raw area or collect quarantine) a recorded location lies in, and its key there. Collect only
+    ever moves bytes into these two; any other location is a bug, never a reason to write elsewhere."""
+    for store in (raw, quarantine):
+        if uri.startswith(store.uri + "/"):
+            return store, uri[len(store.uri) + 1:]
+    raise ValueError(f"collect would move a file to {uri}, outside {raw.uri} and {quarantine.uri}")
+
+
 def psycopg_json(value: dict):
     import psycopg2.extras
 
     return psycopg2.extras.Json(value)
 
 
-def _mark_registered(cur, examined: list[Examined]) -> None:
-    """Rows that already exist for (source_uri, sha256): a re-run, or a crash between register and move."""
+def _mark_registered(cur, examined: list[Examined], raw: Storage, quarantine: Storage) -> None:
+    """Rows that already exist for (source_uri, sha256). Two cases, told apart by the registering batch:
+    - its batch never finished and the row's location is still in the raw area or the collect quarantine: a
+      crash between register and move; the row is reused and the bytes are moved where it says;
+    - otherwise the file was collected before (and may since be refined, rejected, released...): a re-drop. It is
+      a new arrival of the same bytes, registered as an exact duplicate of the first arrival's image and moved to
+      the collect quarantine under its own image id; the earlier row and its bytes are never touched."""
     if not examined:
         return
     rows = db.fetch_dicts(
         cur,
-        "SELECT image_id, source_uri, sha256, status, reason_codes, location, duplicate_of FROM images "
-        "WHERE (source_uri, sha256) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
+        "SELECT i.image_id, i.source_uri, i.sha256, i.status, i.reason_codes, i.location, i.duplicate_of,"
+        " i.arrival, b.finished_at IS NOT NULL AS batch_finished FROM images i JOIN batches b USING (batch_id)"
+        " WHERE (i.source_uri, i.sha256) IN (SELECT * FROM unnest(%s::text[], %s::text[]))"
+        " ORDER BY i.arrival",
         ([ex.source_uri for ex in examined], [ex.sha256 for ex in examined]),
     )
-    by_key = {(r["source_uri"], r["sha256"]): r for r in rows}
+    by_key: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        by_key.setdefault((r["source_uri"], r["sha256"]), []).append(r)
+    movable = (raw.uri + "/", quarantine.uri + "/")
     for ex in examined:
-        row = by_key.get((ex.source_uri, ex.sha256))
-        if row:
+        arrivals = by_key.get((ex.source_uri, ex.sha256))
+        if not arrivals:
+            continue
+        healing = [r for r in arrivals if not r["batch_finished"] and (r["location"] or "").startswith(movable)]
+        if healing:
+            row = healing[-1]
             ex.already_registered = True
             ex.image_id, ex.status, ex.target_uri = row["image_id"], row["status"], row["location"]
-            ex.duplicate_of = row["duplicate_of"]
+            ex.duplicate_of, ex.arrival = row["duplicate_of"], row["arrival"]
             ex.reason = row["reason_codes"][0] if row["reason_codes"] else None
+            continue
+        first = arrivals[0]
+        ex.arrival = arrivals[-1]["arrival"] + 1
+        ex.status, ex.reason = "duplicate", "exact_duplicate"
+        ex.duplicate_of = first["duplicate_of"] if first["status"] == "duplicate" and first["duplicate_of"] \
+            else first["image_id"]
+        ex.detail = f"dropped again: same path and bytes as image {first['image_id']} ({first['status']})"
 
 
 def _mark_duplicates(cur, examined: list[Examined]) -> None:
     """Exact duplicates: same bytes as an accepted image registered earlier, or earlier in this batch."""
-    fresh = [ex for ex in examined if not ex.already_registered and ex.reason is None]
+    fresh = [ex for ex in examined if not ex.already_registered and not ex.arrival and ex.reason is None]
     if not fresh:
         return
     rows = db.fetch_dicts(
@@ -300,13 +366,14 @@ def _register(cur, examined: list[Examined], batch_id: str, run_id: str, source:
                 ex.duplicate_of = ids_by_sha[ex.sha256]
         rows = [
             (ex.sha256, ex.size, ex.format, ex.width, ex.height, ex.source_uri, ex.original_name, ex.class_name,
-             batch_id, ex.status, STAGE, [ex.reason] if ex.reason else [], ex.warnings, ex.duplicate_of)
+             batch_id, ex.status, STAGE, [ex.reason] if ex.reason else [], ex.warnings, ex.duplicate_of,
+             ex.arrival)
             for ex in group
         ]
         returned = db.execute_batch(
             cur,
             "INSERT INTO images (sha256, size_bytes, format, width, height, source_uri, original_name, class_name,"
-            " batch_id, status, stage, reason_codes, warnings, duplicate_of) VALUES %s"
+            " batch_id, status, stage, reason_codes, warnings, duplicate_of, arrival) VALUES %s"
             " ON CONFLICT ON CONSTRAINT images_natural_key DO UPDATE SET updated_at = images.updated_at"
             " RETURNING image_id, source_uri, sha256",
             rows, fetch=True,

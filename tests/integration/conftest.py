@@ -38,3 +38,38 @@ def run_dag(dagbag):
         return dag_run
 
     return run
+
+
+def audit_breaches(project_env) -> list[dict]:
+    """``trainset audit`` over this test's storage roots and records DB (issue 14: every stage ends clean)."""
+    from trainset.audit import open_roots, run_audit
+    from trainset.config import get_config
+
+    config = get_config()
+    project_env.records.rollback()
+    return run_audit(project_env.records, config, open_roots(config, project_env.s3.client())).breaches
+
+
+@pytest.fixture(autouse=True)
+def clean_audit_after_each_test(request):
+    """Every integration test that runs the pipeline ends with a clean audit; a test that injects breaches on
+    purpose opts out with ``@pytest.mark.audit_breaches_expected``."""
+    if "project_env" not in request.fixturenames or request.node.get_closest_marker("audit_breaches_expected"):
+        yield
+        return
+    # Requested at setup, so this teardown runs before project_env's (its environment is still in place).
+    env = request.getfixturevalue("project_env")
+    yield
+    rep = getattr(request.node, "rep_call", None)
+    if rep is None or rep.failed:
+        return  # the test's own failure is the news
+    breaches = audit_breaches(env)
+    assert breaches == [], "audit after the test:\n" + "\n".join(map(str, breaches[:20]))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    rep = yield
+    if rep.when == "call":
+        item.rep_call = rep
+    return rep

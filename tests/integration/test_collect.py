@@ -65,22 +65,57 @@ def test_collect_demo_drop_zone(project_env, run_dag):
     ti = run.get_task_instance("collect_drop_zone")
     assert ti.state == "success"
 
-    # Same demo dropped again, and a second run: nothing new, nothing duplicated, drop zone drained.
+    # Same demo dropped again: each file is a new arrival, an exact duplicate (issue 14), the raw area untouched.
     before = _table_counts(project_env.records)
+    raw_files = {p: p.read_bytes() for p in _files(project_env.data_root / "raw")}
     build_drop_zone(drop)
     run_dag("collect")
     after = _table_counts(project_env.records)
-    assert after["images"] == before["images"] and after["quarantine"] == before["quarantine"]
+    assert after["images"] == before["images"] + len(demo)
+    assert after["quarantine"] == before["quarantine"] + len(demo)
+    assert {p: p.read_bytes() for p in _files(project_env.data_root / "raw")} == raw_files
     assert _files(drop) == []
+    # A run with nothing dropped changes nothing.
+    run_dag("collect")
+    assert _table_counts(project_env.records)["images"] == after["images"]
 
 
 def test_collect_dry_run_changes_nothing(project_env, run_dag):
     drop = project_env.data_root / "drop_zone"
     build_drop_zone(drop)
     files_before = _files(drop)
-    run_dag("collect", conf={"dry_run": True})
+    events_before = len(_raw_images_events())
+    run = run_dag("collect", conf={"dry_run": True})
     assert _table_counts(project_env.records)["images"] == 0
     assert _files(drop) == files_before
+    # Dry means dry: no raw_images event (it would start refine) and the log says what it WOULD do.
+    assert len(_raw_images_events()) == events_before
+    counts = run.get_task_instance("collect_drop_zone").xcom_pull(task_ids="collect_drop_zone")
+    assert counts["dry_run"] is True and counts["registered"] == len(files_before)
+    # A real run afterwards does emit the event.
+    run_dag("collect")
+    assert len(_raw_images_events()) == events_before + 1
+
+
+def _raw_images_events() -> list:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        return session.execute(select(AssetEvent.id).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+                               .where(AssetModel.name == "trainset://raw_images")).all()
+
+
+def test_dry_run_line_says_what_it_would_do():
+    from trainset.collect import CollectSummary
+
+    summary = CollectSummary(batch_id="collect__manual__x", seen=51, registered=51, accepted=45, duplicates=2,
+                             dry_run=True)
+    summary.quarantined.update({"truncated": 1, "zero_byte": 3})
+    line = summary.line()
+    assert line.startswith("DRY RUN: ") and "would register 51" in line and "would accept 45" in line
+    assert " registered 51" not in line.replace("would register 51", "")
 
 
 def test_failure_alert_reaches_slack(project_env, run_dag, monkeypatch):

@@ -78,7 +78,7 @@ def test_quarantine_reasons_are_recorded_and_nothing_is_lost(records, tmp_path):
     drop.write_bytes("person/cut.jpg", good[: len(good) // 2])
     summary = collect(records, tmp_path)
     assert dict(summary.quarantined) == {"zero_byte": 1, "unknown_format": 1, "unknown_class": 1,
-                                         "missing_class": 1, "truncated": 1}
+                                         "unknown_layout": 1, "truncated": 1}
     with records.cursor() as cur:
         q = db.fetch_dicts(cur, "SELECT reason_code, location FROM quarantine ORDER BY reason_code")
     assert len(q) == 5
@@ -117,11 +117,68 @@ def test_rerun_after_crash_between_register_and_move_finishes_the_move(records, 
     summary = collect(records, tmp_path, run_id="r1", dry_run=True)
     assert summary.registered == 1 and rows(records) == []  # dry run wrote nothing
     collect(records, tmp_path, run_id="r1")
-    # Simulate the crash: bytes put back in the drop zone although the row (and the raw copy) exist.
+    # Simulate the crash: bytes put back in the drop zone although the row (and the raw copy) exist, and the
+    # batch never reached its end (a finished batch would make this a re-drop: test_redrop_* below).
     drop.write_bytes("person/a.jpg", jpeg("red"))
+    with records.cursor() as cur:
+        cur.execute("UPDATE batches SET finished_at = NULL")
+    records.commit()
     again = collect(records, tmp_path, run_id="r1")
     assert (again.registered, again.already_registered) == (0, 1)
     assert len(rows(records)) == 1 and list(drop.list()) == []
     with records.cursor() as cur:
         cur.execute("SELECT count(*) FROM batches")
         assert cur.fetchone()[0] == 1
+
+
+def test_redrop_of_a_collected_file_is_an_exact_duplicate_with_its_own_row(records, tmp_path):
+    drop, raw, quarantine = setup_roots(tmp_path)
+    drop.write_bytes("person/a.jpg", jpeg("red"))
+    collect(records, tmp_path, run_id="r1")
+    raw_keys = [e.key for e in raw.list()]
+    for n, run_id in enumerate(("r2", "r3"), start=1):
+        drop.write_bytes("person/a.jpg", jpeg("red"))
+        summary = collect(records, tmp_path, run_id=run_id)
+        assert (summary.registered, summary.duplicates, summary.already_registered) == (1, 1, 0)
+        all_rows = sorted(rows(records), key=lambda r: r["image_id"])
+        redrop = all_rows[-1]
+        assert len(all_rows) == n + 1 and redrop["status"] == "duplicate" and redrop["arrival"] == n
+        assert redrop["duplicate_of"] == all_rows[0]["image_id"]
+        assert redrop["location"] == quarantine.child_uri(f"collect/exact_duplicate/{redrop['image_id']}_a.jpg")
+        assert quarantine.exists(f"collect/exact_duplicate/{redrop['image_id']}_a.jpg")
+        with records.cursor() as cur:
+            cur.execute("SELECT reason_code, location FROM quarantine WHERE entity_key = %s",
+                        (str(redrop["image_id"]),))
+            assert cur.fetchall() == [("exact_duplicate", redrop["location"])]
+    assert [e.key for e in raw.list()] == raw_keys and list(drop.list()) == []
+
+
+def test_drop_zone_layouts(records, tmp_path):
+    """Issue 14 item 8: <class>/<file>, <batch>/<class>/<file> and manifest rows are accepted; a file at the top
+    without a manifest, or too deep, is quarantined as unknown_layout (a batch folder is never read as a class)."""
+    drop, _, _ = setup_roots(tmp_path)
+    drop.write_bytes("person/a.jpg", jpeg("red"))
+    drop.write_bytes("batch2/person/b.jpg", jpeg("blue"))
+    drop.write_bytes("batch2/animal/c.jpg", jpeg("green"))
+    drop.write_bytes("loose.jpg", jpeg("black"))
+    drop.write_bytes("batch3/day1/person/d.jpg", jpeg("white"))
+    collect(records, tmp_path)
+    by_name = {r["original_name"]: r for r in rows(records)}
+    assert {n: (r["status"], r["class_name"]) for n, r in by_name.items() if r["status"] == "raw"} == {
+        "a.jpg": ("raw", "person"), "b.jpg": ("raw", "person"), "c.jpg": ("raw", "animal")}
+    assert by_name["loose.jpg"]["reason_codes"] == ["unknown_layout"]
+    assert by_name["d.jpg"]["reason_codes"] == ["unknown_layout"]
+    with records.cursor() as cur:
+        cur.execute("SELECT reason_code, detail FROM quarantine ORDER BY detail")
+        details = cur.fetchall()
+    assert [r for r, _ in details] == ["unknown_layout", "unknown_layout"]
+    assert "3 folders deep" in details[0][1] and "no manifest" in details[1][1]
+
+
+def test_batch_layout_under_a_source_prefix(records, tmp_path):
+    drop, _, _ = setup_roots(tmp_path)
+    drop.write_bytes("incoming/person/a.jpg", jpeg("red"))          # prefix/<class>/<file>
+    drop.write_bytes("incoming/batch7/vehicle/b.jpg", jpeg("blue"))  # prefix/<batch>/<class>/<file>
+    collect(records, tmp_path, prefix="incoming")
+    assert {r["original_name"]: r["class_name"] for r in rows(records)} == {"a.jpg": "person", "b.jpg": "vehicle"}
+    assert all(r["status"] == "raw" for r in rows(records))

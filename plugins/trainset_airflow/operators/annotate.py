@@ -1,14 +1,13 @@
 """annotate_intake operators (thin over ``trainset.annotate.service``).
 
-Every operator takes ``work_date`` (templated, ``YYYY-MM-DD``; empty = the run's ``run_after`` date in the project
-time zone, never "today"), so catch-up, backfill and re-runs address the right day.
+Every operator takes ``work_date`` (templated, ``YYYY-MM-DD``; empty = the run's day, ``trainset_airflow.runday.run_day``:
+its logical date or ``run_after`` in the project time zone, never "today"), so catch-up, backfill and re-runs address the right day.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from zoneinfo import ZoneInfo
 
 from airflow.sdk import BaseOperator, Context
 from trainset.annotate import service
@@ -18,6 +17,7 @@ from trainset.config import ProjectConfig, get_config
 from trainset_airflow.assets import first_inspection_passed
 from trainset_airflow.hooks import RecordsDbHook, storage_for
 from trainset_airflow.operators.gx import default_docs_dir
+from trainset_airflow.runday import run_day
 
 
 def gx_parameters(config: ProjectConfig | None = None, **_template_context) -> dict:
@@ -26,10 +26,8 @@ def gx_parameters(config: ProjectConfig | None = None, **_template_context) -> d
 
 
 def resolve_work_date(value, context: Context, config: ProjectConfig) -> dt.date:
-    if value not in (None, "", "None"):
-        return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
-    run_after = context["dag_run"].run_after
-    return run_after.astimezone(ZoneInfo(config.project.timezone)).date()
+    """The ``work_date`` argument when given, else the run's day (``trainset_airflow.runday.run_day``)."""
+    return run_day(context, config, value)
 
 
 def _flag(value) -> bool:

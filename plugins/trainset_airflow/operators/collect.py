@@ -18,7 +18,8 @@ class DropZoneCollectOperator(BaseOperator):
 
     :param source_prefix: sub-folder/prefix of the drop zone to scan, or a full ``file://`` / ``s3://`` URI to
         scan instead of the configured drop zone. Empty: the whole drop zone.
-    :param dry_run: scan, check and report only; nothing is written or moved.
+    :param dry_run: scan, check and report only; nothing is written or moved and no ``raw_images`` event is
+        emitted (refine is not started).
     """
 
     template_fields: Sequence[str] = ("source_prefix", "dry_run")
@@ -45,6 +46,10 @@ class DropZoneCollectOperator(BaseOperator):
             )
         self.log.info(summary.line())
         counts = summary.as_dict()
-        if not dry_run:
+        if dry_run:
+            # Airflow emits an event for every declared outlet of a successful task; a dry run must not start
+            # refine, so this run's task (a per-run copy: the DAG's declared outlets are unchanged) has none.
+            self.outlets = []
+        else:
             context["outlet_events"][raw_images].extra = counts
         return counts

@@ -16,12 +16,7 @@ from trainset.config import get_config
 
 from trainset_airflow.assets import inspection_passed
 from trainset_airflow.hooks import RecordsDbHook, s3_client, storage_for
-
-
-def run_day(context: Context) -> dt.date:
-    """The run's day: the logical date for a scheduled run, ``run_after`` for manual and asset-triggered ones."""
-    when = context.get("logical_date") or context["dag_run"].run_after
-    return when.date()
+from trainset_airflow.runday import run_day
 
 
 def _flag(value) -> bool:
@@ -112,7 +107,7 @@ class InspectionGalleryOperator(BaseOperator):
         if self.verdict_task_id:
             pulled = context["ti"].xcom_pull(task_ids=self.verdict_task_id) or {}
             days = [dt.date.fromisoformat(d) for d in pulled.get("days", [])]
-        days = days or [run_day(context)]
+        days = days or [run_day(context, config)]
         reports = storage_for(config.storage.reports, config.connections.aws)
         client = s3_client(config.connections.aws) if any(
             u.startswith("s3://") for u in (config.storage.warehouse, config.storage.reports)) else None
@@ -206,7 +201,7 @@ class BulkFixOperator(BaseOperator):
         with RecordsDbHook(postgres_conn_id=config.connections.records_db).connection() as conn:
             result = apply_fixes(conn, storage_for(self.root or config.storage.labeling, aws), self.prefix or "",
                                  rules, config, run=run, dry_run=_flag(self.dry_run),
-                                 backup=storage_for(config.storage.reports, aws), work_date=run_day(context))
+                                 backup=storage_for(config.storage.reports, aws), work_date=run_day(context, config))
         for line in result.summary_lines(examples=20):
             self.log.info(line)
         return {"dry_run": result.dry_run, "scanned": result.scanned, "matched": len(result.plans),

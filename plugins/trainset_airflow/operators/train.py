@@ -18,11 +18,7 @@ from trainset.config import get_config
 
 from trainset_airflow.assets import training_dataset
 from trainset_airflow.hooks import RecordsDbHook, s3_client, storage_for
-
-
-def _run_when(context: Context) -> dt.datetime:
-    """The run's moment: the logical date for a scheduled run, ``run_after`` for manual/asset-triggered ones."""
-    return context.get("logical_date") or context["dag_run"].run_after
+from trainset_airflow.runday import run_day, run_moment
 
 
 def _ratios(value) -> dict[str, float] | None:
@@ -70,7 +66,7 @@ class PlanReleaseOperator(BaseOperator):
 
         config = get_config()
         named = str(self.release_name or "").strip()
-        name = named or default_release_name(config, _run_when(context))
+        name = named or default_release_name(config, run_moment(context, config))
         seed = int(self.seed) if self.seed not in (None, "") else None
         with RecordsDbHook(postgres_conn_id=config.connections.records_db).connection() as conn:
             try:
@@ -187,14 +183,6 @@ class AnnounceReleaseOperator(BaseOperator):
         return extra
 
 
-def report_day(context: Context, override: str | None, timezone: str) -> dt.date:
-    if override:
-        return dt.date.fromisoformat(str(override).strip())
-    import pendulum
-
-    return pendulum.instance(_run_when(context)).in_timezone(timezone).date()
-
-
 class DailyReportOperator(BaseOperator):
     """Build the PM's progress table (per day, class, stage, worker) as CSV and XLSX with the day's key numbers
     (``annotation_data_to_csv``) into ``storage.reports`` under ``daily/<day>/``.
@@ -213,7 +201,7 @@ class DailyReportOperator(BaseOperator):
         from trainset.reports import annotation_data_to_csv, record_daily_report
 
         config = get_config()
-        day = report_day(context, self.day, config.project.timezone)
+        day = run_day(context, config, self.day)
         reports = storage_for(config.storage.reports, config.connections.aws)
         work = Path(tempfile.mkdtemp(prefix="daily-report-"))
         try:
