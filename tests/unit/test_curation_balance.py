@@ -6,7 +6,6 @@ import io
 
 import numpy as np
 from PIL import Image
-
 from trainset.curation.balance import augment, undersample_by_cluster
 
 
