@@ -219,6 +219,9 @@ class CurationSettings(_Model):
     domain_outlier_scope: Literal["class", "project"] = Field(
         default="class", description="the group an image is judged in: its class, or the whole project")
     domain_outlier_min_group: int = Field(default=6, ge=3, description="smaller groups are scored, never judged")
+    balanced_view: bool = Field(default=True, description="releases carry balanced/: the training split with "
+                                                            "minority classes augmented and majority classes "
+                                                            "undersampled by cluster to the sampling plan")
     label_order: Literal["item_key", "diversity"] = Field(
         default="item_key", description="order of new work inside a class in the daily distribution: item_key "
                                         "(file order) or diversity (k-center greedy over the features: rare and "

@@ -101,3 +101,65 @@ def undersample_by_cluster(ids: list[int], vectors: np.ndarray, keep: int, *, cl
         ranked = members[np.lexsort((members, dist))]
         kept += [ids_sorted[i] for i in ranked[: take[c]]]
     return sorted(kept)
+
+
+def build_balanced_view(conn, out, items, plan, report: dict, read) -> dict:
+    """The optional balanced training view under ``out/balanced/``: the training split's images, minority classes
+    topped up with augmented copies to the sampling plan's target, majority classes cut by cluster.  Validation
+    and test are not part of it.  ``balanced/manifest.json`` lists every file with its source and transform.
+    Returns per-class counts before/after for the data card."""
+    import json
+    from pathlib import Path
+
+    from trainset.curation.features import FEATURES_VERSION
+
+    root = Path(out) / "balanced"
+    images = root / "train" / "images"
+    images.mkdir(parents=True, exist_ok=True)
+    train = sorted((i for i in items if plan.assignment[i.item_key] == "train"), key=lambda i: i.item_key)
+    with conn.cursor() as cur:
+        cur.execute("SELECT i.image_id, f.vector FROM images i JOIN image_features f ON f.sha256 = i.sha256 "
+                    "AND f.kind = %s WHERE i.image_id = ANY(%s)", (FEATURES_VERSION, [i.image_id for i in train]))
+        features = dict(cur.fetchall())
+    target = {r["class_name"]: r["target"] for r in report["sampling_plan"]}
+    entries, counts = [], {}
+    for class_name in sorted({i.class_name for i in train}):
+        members = [i for i in train if i.class_name == class_name]
+        goal = int(target.get(class_name) or len(members))
+        kept = members
+        if goal < len(members) and all(i.image_id in features for i in members):
+            keep_ids = set(undersample_by_cluster([i.image_id for i in members],
+                                                  np.array([features[i.image_id] for i in members]), goal))
+            kept = [i for i in members if i.image_id in keep_ids]
+        elif goal < len(members):
+            kept = members[:goal]
+        for i in kept:
+            entries.append({"file": f"train/images/{i.file_name}", "class_name": class_name, "source": i.item_key,
+                            "source_file": i.file_name, "transform": None,
+                            "boxes": [list(o.bbox) for o in i.objects]})
+            _write(images / i.file_name, read(i.location))
+        made = 0
+        while len(kept) + made < goal:
+            src = members[made % len(members)]
+            copy = made // len(members)
+            a = augment(read(src.location), [o.bbox for o in src.objects], [o.class_name for o in src.objects],
+                        source_key=src.item_key, copy_index=copy)
+            name = f"{src.stem}_aug{copy:02d}.jpg"
+            _write(images / name, a.data)
+            entries.append({"file": f"train/images/{name}", "class_name": class_name, "source": src.item_key,
+                            "source_file": src.file_name, "transform": a.transform,
+                            "boxes": [list(b) for b in a.boxes], "box_labels": a.labels})
+            made += 1
+        counts[class_name] = {"before": len(members), "after": len(kept) + made, "augmented": made,
+                              "dropped": len(members) - len(kept)}
+    _write(root / "manifest.json", json.dumps({"split": "train", "files": entries, "counts": counts},
+                                              ensure_ascii=False, indent=1, sort_keys=True).encode("utf-8"))
+    return counts
+
+
+def _write(path, data: bytes) -> None:
+    import os
+
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)  # atomic

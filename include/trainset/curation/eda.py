@@ -122,3 +122,14 @@ def render_eda(conn, out_dir: Path, items: Sequence, read: Callable[[str], bytes
             f"<h3>Domain outliers (photo vs illustration, within the class; flagged above {threshold})</h3>\n"
             + (f"<table><tr><th>file</th><th>class</th><th>domain</th><th>score</th><th></th></tr>{rows}</table>"
                if rows else "<p>No domain scores recorded for these images.</p>") + "\n")
+
+
+def balanced_section(counts: dict) -> str:
+    """The card's table of the balanced training view: per class before / after, augmented, dropped."""
+    rows = "".join(f"<tr><td>{html.escape(c)}</td><td>{v['before']}</td><td>{v['after']}</td><td>{v['augmented']}"
+                   f"</td><td>{v['dropped']}</td></tr>" for c, v in sorted(counts.items()))
+    return ('<h2 id="balanced">Balanced training view (balanced/, train split only)</h2>\n'
+            "<table><tr><th>class</th><th>before</th><th>after</th><th>augmented</th><th>dropped</th></tr>"
+            f"{rows}</table>\n<p>Augmented copies (flip, rotation, scale/shift, brightness/contrast/gamma; boxes "
+            "moved with the pixels) and their sources are listed in balanced/manifest.json; validation and test are "
+            "untouched.</p>\n")

@@ -247,6 +247,11 @@ def build_release_files(conn, config: ProjectConfig, *, build: dict, plan: Split
     from trainset.curation.eda import render_eda
 
     eda = render_eda(conn, out / "datacard", items, read, threshold=config.curation.domain_outlier_threshold)
+    if config.curation.balanced_view:
+        from trainset.curation.balance import build_balanced_view
+        from trainset.curation.eda import balanced_section
+
+        eda += balanced_section(build_balanced_view(conn, out, items, plan, report, read))
     page = page.replace("</body>", eda + "</body>")
     (out / "datacard" / "index.html").write_text(page, encoding="utf-8")
     return counts
