@@ -164,6 +164,10 @@ class LocalS3:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> LocalS3:
+        import logging
+
+        # One access-log line per request (Airflow's logging config shows werkzeug at INFO) buries the summary.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server.start()
         return self
 
