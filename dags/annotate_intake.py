@@ -12,8 +12,12 @@ backfill and re-runs address their own day, never "today".
 3. ``labeling_validation`` — read the uploads (zips safely), JSON-Schema validation and normalisation
    (``validate_schema``), then the GX suite ``annotation_rules`` judges the flattened annotation table
    (``first_inspection``; Data Docs under ``<reports>/data_docs``).
+   ``quality_assignments`` then mixes hidden GT items and consensus replicas into the lists (품질관리).
 4. ``labeling_refinement_validation`` — repair refinement-caused failures where certain, second inspection;
-   then accepted labels, quarantine, rework queue, the PM's tables (``labeling_daily_results``,
+   ``quality_scores`` scores GT uploads (set aside, never released), merges consensus replicas, per-labeler
+   daily/rolling scores; ``quality_gate`` (GX suite ``labeler_quality``) gates labelers below the rolling
+   accuracy target and ``quality_notify`` tells the PM once; then accepted labels, quarantine, rework
+   queue, the PM's tables (``labeling_daily_results``,
    ``labeling_daily_reasons``, view ``labeling_syntax_accuracy``) and the ``first_inspection_passed`` Asset.
 
 A dry run computes the distribution and the upload check without writing or sending, and skips the rest.
@@ -23,6 +27,7 @@ from airflow.providers.standard.sensors.date_time import DateTimeSensor
 from airflow.sdk import Param, dag, task, task_group
 from trainset.annotate.rules import SUITE_NAME
 from trainset.config import get_config
+from trainset.quality.gating import GATING_SQL, GATING_SUITE, gating_parameters
 from trainset_airflow.defaults import cron_schedule, default_args
 from trainset_airflow.operators.annotate import (
     AnnotationSchemaValidationOperator,
@@ -33,6 +38,11 @@ from trainset_airflow.operators.annotate import (
     gx_parameters,
 )
 from trainset_airflow.operators.gx import GxValidationOperator
+from trainset_airflow.operators.quality import (
+    QualityAssignmentOperator,
+    QualityNotifyOperator,
+    QualityScoreOperator,
+)
 
 config = get_config()
 WORK_DATE = "{{ ti.xcom_pull(task_ids='resolve_work_date')['work_date'] }}"
@@ -74,7 +84,12 @@ def annotate_intake():
 
     @task_group(group_id="labeling_distribution")
     def labeling_distribution():
-        LabelingDistributionOperator(task_id="distribute", work_date=WORK_DATE, dry_run="{{ params.dry_run }}")
+        distribute = LabelingDistributionOperator(task_id="distribute", work_date=WORK_DATE,
+                                                  dry_run="{{ params.dry_run }}")
+        # Hidden GT items and consensus replicas (품질관리); a dry run adds none.
+        quality = QualityAssignmentOperator(task_id="quality_assignments", work_date=WORK_DATE,
+                                            dry_run="{{ params.dry_run }}")
+        distribute >> quality
 
     @task_group(group_id="labeling_finished")
     def labeling_finished():
@@ -104,8 +119,15 @@ def annotate_intake():
     @task_group(group_id="labeling_refinement_validation")
     def labeling_refinement_validation():
         repair = RefinementRemedyOperator(task_id="repair_and_reinspect", work_date=WORK_DATE)
+        scores = QualityScoreOperator(task_id="quality_scores", work_date=WORK_DATE)
+        gate = GxValidationOperator(
+            task_id="quality_gate", sql=GATING_SQL, sql_params={"day": WORK_DATE}, suite_name=GATING_SUITE,
+            id_column="worker_id", parameters=gating_parameters,
+            record_with="trainset.quality.service.record_gating", batch_id="annotate_intake__" + WORK_DATE,
+        )
+        notify = QualityNotifyOperator(task_id="quality_notify", work_date=WORK_DATE, notify="{{ params.notify }}")
         publish = LabelingResultsOperator(task_id="publish_results", work_date=WORK_DATE)
-        repair >> publish
+        repair >> scores >> gate >> notify >> publish  # GT uploads are set aside before anything is accepted
 
     day = resolve_work_date()
     day >> labeling_distribution() >> labeling_finished() >> not_dry_run() >> labeling_validation() \

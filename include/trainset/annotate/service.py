@@ -106,7 +106,9 @@ def _write_lists(cur, labeling: Storage, config: ProjectConfig, day: dt.date) ->
         out.writerow(["item_key", "image_uri", "class_name", "task_kind", "due_at", "upload_to"])
         for r in rows:
             if r["worker_id"] == worker_id:
-                out.writerow([r["item_key"], r["location"], r["class_name"], r["task_kind"],
+                # GT and consensus replicas look like any other work (trainset.quality.service.HIDDEN_KINDS).
+                kind = "label" if r["task_kind"] in ("gt", "consensus_1", "consensus_2") else r["task_kind"]
+                out.writerow([r["item_key"], r["location"], r["class_name"], kind,
                               r["due_at"].isoformat() if r["due_at"] else "",
                               labeling.child_uri(upload_prefix(day, worker_id)) + "/"])
         written.append(labeling.write_bytes(assignment_list_key(day, worker_id), buf.getvalue().encode("utf-8")))

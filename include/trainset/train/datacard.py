@@ -214,3 +214,55 @@ near duplicates across splits: {len(leak['near_duplicates_across_splits'])}.</p>
 {plot_html}
 </body></html>
 """
+
+
+def labeler_quality_section(conn, out_dir: Path) -> str:
+    """품질관리 for the data card: the per-labeler table (GT scores summed over the project, the latest rolling
+    accuracy, gating) and ``labeler_accuracy.png`` (daily GT accuracy per labeler over time); "" without GT."""
+    import matplotlib.dates as mdates
+
+    with conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('quality_labeler_daily') IS NOT NULL")
+        if not cur.fetchone()[0]:
+            return ""
+        cur.execute("""SELECT worker_id, work_date, gt_items, gt_boxes, labeled_boxes, matched, accuracy,
+                              rolling_accuracy, gated, consensus_items, consensus_agreement
+                       FROM quality_labeler_daily ORDER BY worker_id, work_date""")
+        rows = cur.fetchall()
+    if not rows:
+        return ""
+    table, series = [], {}
+    for worker in sorted({r[0] for r in rows}):
+        mine = [r for r in rows if r[0] == worker]
+        gt, labeled, matched = (sum(r[k] for r in mine) for k in (3, 4, 5))
+        acc = matched / (gt + labeled - matched) if gt + labeled - matched else None
+        agreements = [r[10] for r in mine if r[10] is not None]
+        last = mine[-1]
+        table.append([worker, sum(r[2] for r in mine), gt, _pct(acc),
+                      _pct(matched / labeled if labeled else None), _pct(matched / gt if gt else None),
+                      _pct(last[7]), sum(r[9] for r in mine),
+                      _pct(sum(agreements) / len(agreements) if agreements else None), "yes" if last[8] else "no"])
+        series[worker] = [(r[1], r[6]) for r in mine if r[6] is not None]
+    plt, fig, ax = _figure()
+    for worker, points in series.items():
+        if points:
+            ax.plot([d for d, _ in points], [a * 100 for _, a in points], marker="o", label=worker)
+    ax.set_ylim(0, 105)
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m-%d"))
+    ax.set_ylabel("GT accuracy (%)")
+    ax.set_title("Labeler accuracy over time (GT items)")
+    if any(series.values()):
+        ax.legend()
+    fig.autofmt_xdate()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plot = _save(plt, fig, out_dir / "labeler_accuracy.png")
+    return ("<h2>Labeling quality (품질관리)</h2>"
+            + _table(["labeler", "GT items", "GT boxes", "accuracy", "precision", "recall", "rolling accuracy",
+                      "consensus items", "consensus agreement", "gated"], table)
+            + f'<figure><img src="{html.escape(plot.name)}" alt="labeler accuracy">'
+              "<figcaption>labeler accuracy over time</figcaption></figure>")
+
+
+def insert_section(page: str, section: str) -> str:
+    """``section`` placed at the end of the card's body."""
+    return page.replace("</body>", section + "\n</body>", 1) if section else page

@@ -210,6 +210,8 @@ class DailyReportOperator(BaseOperator):
                                                 syntax_target=config.annotate.syntax_accuracy_target)
                 uris = [reports.put_file(f"daily/{day.isoformat()}/{result[k].name}", result[k])
                         for k in ("csv", "xlsx")]
+                # The quality block (also a sheet of the XLSX) beside the report, not attached to the e-mail.
+                reports.put_file(f"daily/{day.isoformat()}/{result['quality_csv'].name}", result["quality_csv"])
                 record_daily_report(conn, day, uris, result["key_numbers"])
         finally:
             shutil.rmtree(work, ignore_errors=True)
