@@ -161,6 +161,9 @@ class ExifSettings(_Model):
 class QualityThresholds(_Model):
     # Laplacian variance at the 384 px working size; 75 calibrated on labelled photos (benchmarks/calibrate_blur.py).
     blur_min_sharpness: float = Field(default=75.0, ge=0)
+    blur_min_edge_sharpness: float = Field(
+        default=0.29, ge=0, le=0.5, description="edge sharpness (shake/defocus, 0.5 = one-pixel edges) below this is "
+                                                "blurry; calibrated on real blur: benchmarks/calibrate_blur.py")
     dark_max_brightness: float = Field(default=0.13, ge=0, le=1)
     light_min_brightness: float = Field(default=0.90, ge=0, le=1)
     low_information_min_entropy: float = Field(default=3.5, ge=0)
@@ -225,6 +228,30 @@ class RefineSettings(_Model):
     quality: QualityThresholds = QualityThresholds()
     anonymize: AnonymizeSettings = AnonymizeSettings()
     resize: ResizeSettings = ResizeSettings()
+
+
+class CurationSettings(_Model):
+    """Image features, domain outliers (refine) and curation policies (``trainset.curation``)."""
+
+    features: str = Field(default="classical", pattern=r"^(classical|onnx:.+)$",
+                          description="classical (built in) or onnx:PATH, a local ONNX image model for the "
+                                      "nearest-neighbour embedding (never downloaded)")
+    domain_outlier: bool = Field(default=True, description="judge the domain_outlier check in refine")
+    domain_outlier_threshold: float = Field(
+        default=2.5, gt=0, description="isolation score (robust z along the photo/illustration axis) above which "
+                                       "an image is a domain outlier; calibrated: benchmarks/curation_bench.py")
+    domain_outlier_mode: Literal["flag", "reject"] = Field(
+        default="flag", description="flag: passes, listed for review in the gallery; reject: quarantined")
+    domain_outlier_scope: Literal["class", "project"] = Field(
+        default="class", description="the group an image is judged in: its class, or the whole project")
+    domain_outlier_min_group: int = Field(default=6, ge=3, description="smaller groups are scored, never judged")
+    balanced_view: bool = Field(default=True, description="releases carry balanced/: the training split with "
+                                                            "minority classes augmented and majority classes "
+                                                            "undersampled by cluster to the sampling plan")
+    label_order: Literal["item_key", "diversity"] = Field(
+        default="item_key", description="order of new work inside a class in the daily distribution: item_key "
+                                        "(file order) or diversity (k-center greedy over the features: rare and "
+                                        "unlike shots first, near-identical shots apart; trainset.curation.select)")
 
 
 class AnnotateSettings(_Model):
@@ -345,6 +372,7 @@ class ProjectConfig(_Model):
     tasks: TaskDefaults = TaskDefaults()
     collect: CollectSettings = CollectSettings()
     refine: RefineSettings = RefineSettings()
+    curation: CurationSettings = CurationSettings()
     annotate: AnnotateSettings = AnnotateSettings()
     inspection: InspectionSettings = InspectionSettings()
     train: TrainSettings = TrainSettings()

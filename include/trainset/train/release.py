@@ -252,6 +252,15 @@ def build_release_files(conn, config: ProjectConfig, *, build: dict, plan: Split
                                 syntax_target=config.annotate.syntax_accuracy_target,
                                 created_at=build["created_at"].isoformat(timespec="seconds"))
     page = datacard.insert_section(page, datacard.labeler_quality_section(conn, out / "datacard"))
+    from trainset.curation.eda import render_eda
+
+    eda = render_eda(conn, out / "datacard", items, read, threshold=config.curation.domain_outlier_threshold)
+    if config.curation.balanced_view:
+        from trainset.curation.balance import build_balanced_view
+        from trainset.curation.eda import balanced_section
+
+        eda += balanced_section(build_balanced_view(conn, out, items, plan, report, read))
+    page = datacard.insert_section(page, eda)
     (out / "datacard" / "index.html").write_text(page, encoding="utf-8")
     return counts
 
