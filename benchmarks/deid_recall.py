@@ -1,15 +1,17 @@
-"""De-identification recall on the shared corpus (../shared/corpus/faces), with the project's settings.
+"""De-identification recall and detector cost on the shared corpus, the configured settings ("after") against the
+previous defaults ("before"), both measured in this one run on this machine.
 
-Prints the photos where something listed was missed or something unlisted was found, the masking cost per box on
-a 12 MP photo, then the figures; the last line is one JSON object:
+Sets (``trainset.anonymize_eval.load_corpus_sets``): ``faces`` (../shared/corpus/faces/face), ``plates/eu``
+(faces/plates/eu), ``plates/us`` and ``plates/br`` (openalpr's benchmark photos).  Every photo is run through
+both configurations one after the other, so load from other processes falls on both alike; the detector cost
+is CPU time of this thread (both models compute on it with ``threads=1``), per corpus photo, and per generated
+1 MP (1155x866) and 12 MP (4000x3000) photo (scikit-image's astronaut portrait enlarged into a frame).
 
-    faces_masked/faces_listed, plates_covered/plates_listed, false detections per image, ms per image per detector.
+Prints the photos where the configured settings miss something or find something unlisted, a table, and a last
+line that is one JSON object.  Definitions ("masked", "covered", "false") are in ``trainset.anonymize_eval``.
 
-Definitions (what "masked", "covered" and "false" mean) are in ``trainset.anonymize_eval``.
-
-    python benchmarks/deid_recall.py [--corpus DIR] [--detect-long-side N] [--face-min-score S]
-                                     [--plate-min-score S] [--plate-input-long-side N]
-                                     [--margin M] [--threads N] [--quiet]
+    python benchmarks/deid_recall.py [--corpus DIR] [--set plates/us ...] [--before '{"key": value}']
+                                     [--after '{"key": value}'] [--repeats N] [--quiet]
 """
 
 from __future__ import annotations
@@ -27,110 +29,135 @@ import cv2
 import numpy as np
 from PIL import Image
 from trainset.anonymize import Detection, Detectors, mask_in_place
-from trainset.anonymize_eval import evaluate, load_faces_corpus
+from trainset.anonymize_eval import PREVIOUS_DEFAULTS, load_corpus_sets, load_rgb, score_case
 from trainset.config import get_config
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CORPUS = Path(os.environ.get("TRAINSET_CORPUS", ROOT.parent / "shared" / "corpus")) / "faces"
+DEFAULT_CORPUS = Path(os.environ.get("TRAINSET_CORPUS", ROOT.parent / "shared" / "corpus"))
+
+BEFORE = PREVIOUS_DEFAULTS
 
 
-def mask_cost_ms(repeats: int = 20) -> dict[str, dict[str, float]]:
-    """Median milliseconds (wall and CPU) to mask one face-sized box (600x750 px, grown by 15%) on a 12 MP
-    (4000x3000) photo, per mode."""
+def mask_cost_ms(noise: float, repeats: int = 20) -> dict[str, float]:
+    """Median CPU milliseconds to mask one face-sized box (600x750 px, grown by 25%) on a 12 MP photo, per mode."""
     rng = np.random.default_rng(0)
     photo = rng.integers(0, 256, size=(3000, 4000, 3), dtype=np.uint8)
     box = [Detection("face", 1700, 1100, 600, 750, 0.9, "bench")]
-    costs: dict[str, dict[str, float]] = {"wall_ms": {}, "cpu_ms": {}}
+    costs = {}
     for mode in ("blur", "mosaic", "fill"):
-        wall, cpu = [], []
+        cpu = []
         for _ in range(repeats):
-            target = photo.copy()  # the frame copy is the caller's choice (mask vs mask_in_place): not timed
-            wall_started, cpu_started = time.perf_counter(), time.thread_time()
-            mask_in_place(target, box, mode=mode, margin=0.15)
-            cpu.append(time.thread_time() - cpu_started)
-            wall.append(time.perf_counter() - wall_started)
-        costs["wall_ms"][mode] = round(1000 * statistics.median(wall), 2)
-        costs["cpu_ms"][mode] = round(1000 * statistics.median(cpu), 2)
+            target = photo.copy()
+            started = time.thread_time()
+            mask_in_place(target, box, mode=mode, margin=0.25, noise=noise)
+            cpu.append(time.thread_time() - started)
+        costs[mode] = round(1000 * statistics.median(cpu), 2)
     return costs
 
 
-def detect_cost_12mp(detectors: Detectors, repeats: int = 3) -> dict[str, dict[str, float]]:
-    """Per-detector milliseconds (wall and CPU) for one 12 MP (4000x3000) photo at the configured sizes: the
-    scikit-image astronaut portrait enlarged into a photo-sized frame, so the face detector has a real face."""
+def generated_photo(size: tuple[int, int]) -> np.ndarray:
     path = Path(importlib.util.find_spec("skimage").origin).parent / "data" / "astronaut.png"
     portrait = np.asarray(Image.open(path).convert("RGB"))
-    photo = np.full((3000, 4000, 3), 90, dtype=np.uint8)
-    photo[:, 500:3500] = cv2.resize(portrait, (3000, 3000), interpolation=cv2.INTER_CUBIC)
-    detectors.detect(photo)  # warm-up
-    wall0, cpu0, images0 = dict(detectors.timings), dict(detectors.cpu_timings), detectors.images
-    for _ in range(repeats):
-        detectors.detect(photo)
-    n = detectors.images - images0
-    return {
-        "wall_ms": {k: round(1000 * (v - wall0[k]) / n, 1) for k, v in detectors.timings.items()},
-        "cpu_ms": {k: round(1000 * (v - cpu0[k]) / n, 1) for k, v in detectors.cpu_timings.items()},
-    }
+    width, height = size
+    photo = np.full((height, width, 3), 90, dtype=np.uint8)
+    side = height
+    x0 = (width - side) // 2
+    photo[:, x0 : x0 + side] = cv2.resize(portrait, (side, side), interpolation=cv2.INTER_CUBIC)
+    return photo
+
+
+def detector_cpu_ms(detectors: Detectors, rgb: np.ndarray) -> float:
+    before = sum(detectors.cpu_timings.values())
+    detectors.detect(rgb)
+    return 1000 * (sum(detectors.cpu_timings.values()) - before)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="the corpus faces/ folder")
-    parser.add_argument("--detect-long-side", type=int)
-    parser.add_argument("--face-min-score", type=float)
-    parser.add_argument("--plate-min-score", type=float)
-    parser.add_argument("--plate-input-long-side", type=int)
-    parser.add_argument("--margin", type=float)
-    parser.add_argument("--threads", type=int)
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="the shared corpus root")
+    parser.add_argument("--set", action="append", dest="sets", help="only these sets (repeatable)")
+    parser.add_argument("--before", default="{}", help="JSON overrides on top of BEFORE")
+    parser.add_argument("--after", default="{}", help="JSON overrides on top of the configured settings")
+    parser.add_argument("--repeats", type=int, default=3, help="passes over each generated photo")
     parser.add_argument("--quiet", action="store_true", help="only the JSON line")
     args = parser.parse_args(argv)
-    if not (args.corpus / "MANIFEST.tsv").exists():
+    if not (args.corpus / "faces" / "MANIFEST.tsv").exists():
         print(f"corpus not found at {args.corpus}", file=sys.stderr)
         return 2
 
-    settings = get_config().refine.anonymize
-    overrides = {
-        key: value
-        for key, value in {
-            "detect_long_side": args.detect_long_side,
-            "face_min_score": args.face_min_score,
-            "plate_min_score": args.plate_min_score,
-            "plate_input_long_side": args.plate_input_long_side,
-            "margin": args.margin,
-            "threads": args.threads,
-        }.items()
-        if value is not None
+    configured = get_config().refine.anonymize.model_copy(update={"threads": 1})
+    configs = {
+        "before": configured.model_copy(update={**BEFORE, **json.loads(args.before)}),
+        "after": configured.model_copy(update=json.loads(args.after)),
     }
-    settings = settings.model_copy(update=overrides)
-    cases = load_faces_corpus(args.corpus)
-    started = time.perf_counter()
-    detectors = Detectors(settings)
-    load_s = time.perf_counter() - started
-    summary, results = evaluate(cases, detectors)
+    detectors = {}
+    load_s = {}
+    for name, settings in configs.items():
+        started = time.perf_counter()
+        detectors[name] = Detectors(settings)
+        load_s[name] = round(time.perf_counter() - started, 2)
+    sets = load_corpus_sets(args.corpus)
+    if args.sets:
+        sets = {name: cases for name, cases in sets.items() if name in args.sets}
+
+    report: dict = {"sets": {}, "settings": {k: v.model_dump(mode="json") for k, v in configs.items()}}
+    for set_name, cases in sets.items():
+        totals = {name: {"listed": 0, "masked": 0, "false": 0, "cpu_ms": 0.0} for name in configs}
+        for case in cases:
+            rgb = load_rgb(case.path)
+            for name, det in detectors.items():
+                before = sum(det.cpu_timings.values())
+                found = det.detect(rgb)
+                totals[name]["cpu_ms"] += 1000 * (sum(det.cpu_timings.values()) - before)
+                result = score_case(case, found, configs[name].margin, rgb.shape[1], rgb.shape[0])
+                kind = "plate" if result.listed["plate"] else "face"
+                totals[name]["listed"] += result.listed[kind]
+                totals[name]["masked"] += result.masked[kind]
+                totals[name]["false"] += result.false
+                if name == "after" and not args.quiet and (result.masked[kind] < result.listed[kind] or result.false):
+                    boxes = ", ".join(f"{d.kind} {d.score:.2f} ({d.x},{d.y},{d.w},{d.h})" for d in found)
+                    print(f"[{set_name}] {case.path.name}: {kind} {result.masked[kind]}/{result.listed[kind]}, "
+                          f"false {result.false}; found: {boxes or 'nothing'}")
+        row = {}
+        for name, t in totals.items():
+            row[name] = {
+                "masked": t["masked"], "listed": t["listed"],
+                "recall": round(t["masked"] / max(t["listed"], 1), 4),
+                "false_per_image": round(t["false"] / max(len(cases), 1), 3),
+                "detector_cpu_ms_per_image": round(t["cpu_ms"] / max(len(cases), 1), 1),
+            }
+        row["images"] = len(cases)
+        report["sets"][set_name] = row
+
+    for label, size in (("1mp", (1155, 866)), ("12mp", (4000, 3000))):
+        photo = generated_photo(size)
+        for det in detectors.values():
+            det.detect(photo)  # warm-up
+        samples: dict[str, list[float]] = {name: [] for name in detectors}
+        for _ in range(args.repeats):
+            for name, det in detectors.items():  # interleaved: load falls on both alike
+                samples[name].append(detector_cpu_ms(det, photo))
+        cost = {name: round(min(values), 1) for name, values in samples.items()}
+        cost["ratio"] = round(cost["after"] / cost["before"], 3)
+        report[f"detector_cpu_ms_{label}"] = cost
+    report["mask_cpu_ms_per_box_12mp"] = {name: mask_cost_ms(configs[name].mask_noise) for name in configs}
+    report["model_load_s"] = load_s
+    plate = detectors["after"].plate_model
+    report["plate_model_licence"] = plate.licence if plate else None
+    report["load_average"] = os.getloadavg()
+
     if not args.quiet:
-        for result in results:
-            missed = {k: result.listed[k] - result.masked[k] for k in result.listed if result.masked[k] < result.listed[k]}
-            if missed or result.false:
-                found = ", ".join(f"{d.kind} {d.score:.2f} ({d.x},{d.y},{d.w},{d.h})" for d in result.detections)
-                print(f"{result.path.name}: missed {missed or '-'}, false {result.false}; found: {found or 'nothing'}")
-    summary["mask_ms_per_box_12mp"] = mask_cost_ms()
-    summary["detect_12mp"] = detect_cost_12mp(detectors)
-    summary["model_load_s"] = round(load_s, 2)
-    summary["settings"] = settings.model_dump(mode="json")
-    summary["plate_model_licence"] = detectors.plate_model.licence if detectors.plate_model else None
-    if not args.quiet:
-        print(
-            f"faces masked {summary['faces_masked']}/{summary['faces_listed']} ({summary['face_recall']:.1%}); "
-            f"plates covered >= 80%: {summary['plates_covered']}/{summary['plates_listed']} "
-            f"({summary['plate_coverage']:.1%}); false detections {summary['false_detections']} over "
-            f"{summary['images']} images ({summary['false_per_image']:.2f}/image)"
-        )
-        print("ms per image (wall): " + ", ".join(f"{k} {v}" for k, v in summary["ms_per_image"].items()))
-        print("ms per image (CPU): " + ", ".join(f"{k} {v}" for k, v in summary["cpu_ms_per_image"].items()))
-        print("12 MP photo, ms per detector: wall " + json.dumps(summary["detect_12mp"]["wall_ms"])
-              + ", CPU " + json.dumps(summary["detect_12mp"]["cpu_ms"]))
-        print("mask ms per box on 12 MP: wall " + json.dumps(summary["mask_ms_per_box_12mp"]["wall_ms"])
-              + ", CPU " + json.dumps(summary["mask_ms_per_box_12mp"]["cpu_ms"]))
-    print(json.dumps(summary, sort_keys=True))
+        print(f"\n{'set':<10} {'before':>22} {'after':>22}   (masked/listed recall, false/image, detector CPU ms/image)")
+        for set_name, row in report["sets"].items():
+            cells = [f"{r['masked']}/{r['listed']} {r['recall']:.1%} {r['false_per_image']:.2f} "
+                     f"{r['detector_cpu_ms_per_image']:.0f}ms" for r in (row["before"], row["after"])]
+            print(f"{set_name:<10} {cells[0]:>22} {cells[1]:>22}")
+        for label in ("1mp", "12mp"):
+            c = report[f"detector_cpu_ms_{label}"]
+            print(f"detectors per {label} photo: before {c['before']} ms, after {c['after']} ms "
+                  f"(ratio {c['ratio']})")
+        print(f"load average {report['load_average']}")
+    print(json.dumps(report, sort_keys=True))
     return 0
 
 

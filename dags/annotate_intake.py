@@ -16,7 +16,9 @@ backfill and re-runs address their own day, never "today".
 4. ``labeling_refinement_validation`` — repair refinement-caused failures where certain, second inspection;
    ``quality_scores`` scores GT uploads (set aside, never released), merges consensus replicas, per-labeler
    daily/rolling scores; ``quality_gate`` (GX suite ``labeler_quality``) gates labelers below the rolling
-   accuracy target and ``quality_notify`` tells the PM once; then accepted labels, quarantine, rework
+   accuracy target and ``quality_notify`` tells the PM once; beside them ``quality_gallery`` publishes the GT
+   vs labeler and replica vs replica overlays (hints beside each image) to
+   ``<reports>/quality/gallery/<date>/index.html``; then accepted labels, quarantine, rework
    queue, the PM's tables (``labeling_daily_results``,
    ``labeling_daily_reasons``, view ``labeling_syntax_accuracy``) and the ``first_inspection_passed`` Asset.
 
@@ -40,6 +42,7 @@ from trainset_airflow.operators.annotate import (
 from trainset_airflow.operators.gx import GxValidationOperator
 from trainset_airflow.operators.quality import (
     QualityAssignmentOperator,
+    QualityGalleryOperator,
     QualityNotifyOperator,
     QualityScoreOperator,
 )
@@ -127,7 +130,10 @@ def annotate_intake():
         )
         notify = QualityNotifyOperator(task_id="quality_notify", work_date=WORK_DATE, notify="{{ params.notify }}")
         publish = LabelingResultsOperator(task_id="publish_results", work_date=WORK_DATE)
+        # The overlays read the scores only; a side branch, so nothing downstream waits for the rendering.
+        gallery = QualityGalleryOperator(task_id="quality_gallery", work_date=WORK_DATE)
         repair >> scores >> gate >> notify >> publish  # GT uploads are set aside before anything is accepted
+        scores >> gallery
 
     day = resolve_work_date()
     day >> labeling_distribution() >> labeling_finished() >> not_dry_run() >> labeling_validation() \

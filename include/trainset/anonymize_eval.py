@@ -31,6 +31,19 @@ from trainset.anonymize import Detection, Detectors, grow_box
 COVER_MIN = 0.8
 MATCH_MIN = 0.5
 
+# ``refine.anonymize`` overrides that restore the defaults before issue 11 (faces at 960 px, the plate model as
+# shipped, no zoomed second look, flat mosaic cells), so the benchmarks measure every change against them in
+# the same run.
+PREVIOUS_DEFAULTS = {
+    "detect_long_side": 960,
+    "face_min_score": 0.45,
+    "plate_min_score": 0.1,
+    "plate_input_long_side": 640,
+    "plate_precision": "fp16",
+    "plate_candidate_min_score": 1.0,
+    "mask_noise": 0.0,
+}
+
 _DLIB_BOX = re.compile(r"face_locations\s*==\s*(?:\([a-z,]+\)=)?\((\d+),\s*(\d+),\s*(\d+),\s*(\d+)\)")
 _COUNT = re.compile(r"\b(\d+|no)\s+(?:\w+\s+)?faces?\b")
 
@@ -63,7 +76,15 @@ def load_faces_corpus(root: Path) -> list[Case]:
             top, right, bottom, left = map(int, box.groups())
             case.boxes["face"].append((left, top, right - left, bottom - top))
         cases.append(case)
-    for label in sorted((root / "plates").rglob("*.txt")):
+    cases += load_plates_dir(root / "plates")
+    return cases
+
+
+def load_plates_dir(root: Path) -> list[Case]:
+    """Cases from every ``X.jpg`` under ``root`` with an openalpr-style ``X.txt`` next to it
+    (``name<TAB>x<TAB>y<TAB>w<TAB>h<TAB>text``, one plate a line)."""
+    cases = []
+    for label in sorted(root.rglob("*.txt")):
         photo = label.with_suffix(".jpg")
         if not photo.exists():
             continue
@@ -74,6 +95,20 @@ def load_faces_corpus(root: Path) -> list[Case]:
                 case.boxes["plate"].append(tuple(int(v) for v in parts[1:5]))
         cases.append(case)
     return cases
+
+
+def load_corpus_sets(corpus: Path) -> dict[str, list[Case]]:
+    """The labelled sets the de-identification targets are stated for, by name, from the shared corpus root:
+    ``faces`` (``faces/face``: portraits, a street, negatives), ``plates/eu`` (``faces/plates/eu``),
+    ``plates/us`` and ``plates/br`` (openalpr's benchmark photos under ``plates/``)."""
+    faces_root = corpus / "faces"
+    everything = load_faces_corpus(faces_root)
+    return {
+        "faces": [c for c in everything if c.path.parent.name == "face"],
+        "plates/eu": load_plates_dir(faces_root / "plates" / "eu"),
+        "plates/us": load_plates_dir(corpus / "plates" / "us"),
+        "plates/br": load_plates_dir(corpus / "plates" / "br"),
+    }
 
 
 def load_rgb(path: Path) -> np.ndarray:

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "trainset.commands.release",
     "trainset.commands.expectations",
     "trainset.commands.refine",
+    "trainset.commands.curate",
     "trainset.commands.audit",
     "trainset.commands.quality",
 )

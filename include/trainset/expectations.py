@@ -41,7 +41,9 @@ Suites are versioned JSON files ``include/expectations/<name>.json`` (GX 1.x Exp
   give no row ids. ``SuiteOutcome.success`` is False when any expectation failed.
 - SuiteError means the suite could not run (bad file, unknown expectation or argument, missing column or
   parameter, GX exception); bad *rows* never raise.
-- Data Docs: with ``docs_dir`` a filesystem site is (re)built there; validation results (slimmed to what the
+- Data Docs: with ``docs_dir`` a filesystem site is (re)built there, and our own static pages of the same
+  results in ``docs_dir/offline/`` (``trainset.validation_report``: one local CSS file, no CDN, no script, so they
+  render on a network without internet; ``outcome.report_path`` / ``report_page``, the link in ``summary()``); validation results (slimmed to what the
   pages show) and suites are kept in ``docs_dir/.gx_stores`` so the index lists earlier runs too (newest 100).
   Parallel tasks may share one folder (file lock). Docs failures are logged, not raised (``docs_path`` is then
   None): the verdicts matter more than the report.
@@ -70,6 +72,22 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas
 
 log = logging.getLogger(__name__)
+
+# GX logs its own bookkeeping at INFO: importing it registers its public API for its docs and logs ~214
+# "Skipping registering function ..." lines (great_expectations._docs_decorators), then metric re-declarations
+# and datasource loading.  A task log at INFO would bury our summary under them, so GX's loggers start at
+# WARNING (its warnings and errors still show); a level set explicitly by whoever runs us is left alone.
+GX_LOG_LEVEL = logging.WARNING
+GX_LOGGER = "great_expectations"
+
+
+def quiet_gx_logging() -> None:
+    gx_logger = logging.getLogger(GX_LOGGER)
+    if gx_logger.level == logging.NOTSET:
+        gx_logger.setLevel(GX_LOG_LEVEL)
+
+
+quiet_gx_logging()  # before anything imports great_expectations (its import is what logs the most)
 
 SUITES_DIR = Path(__file__).resolve().parents[1] / "expectations"
 SUITES_DIR_ENV = "TRAINSET_EXPECTATIONS_DIR"
@@ -116,6 +134,9 @@ class SuiteOutcome:
     seconds: float = 0.0
     reason_counts: dict[str, int] = field(default_factory=dict)  # reason code -> failing rows
     ids: list[str] = field(default_factory=list)  # every evaluated row id, in table order
+    # Our own static pages of the same results, readable offline (``trainset.validation_report``).
+    report_path: Path | None = None  # <docs_dir>/offline/index.html
+    report_page: Path | None = None  # this run's offline page
 
     def passed_ids(self, all_ids=None) -> list[str]:
         """Ids with no failure, from ``all_ids`` (default: every evaluated row)."""
@@ -131,7 +152,9 @@ class SuiteOutcome:
         table = [e for e in self.expectations if not e.success and e.unexpected_count == 0 and not e.null_count]
         if table:
             reasons += "; table checks failed: " + ", ".join(e.reason_code for e in table)
-        docs = f"; docs {self.docs_path.as_uri()}" if self.docs_path else ""
+        # The offline report is the link a PM can open on the office network; GX's site needs CDNs.
+        link = self.report_path or self.docs_path
+        docs = f"; docs {link.as_uri()}" if link else ""
         return f"suite {self.suite_name}: {self.evaluated} rows, {self.failed_count} failing; {reasons}{docs}"
 
     def to_dict(self) -> dict:
@@ -146,6 +169,8 @@ class SuiteOutcome:
             "failed_expectations": [e.reason_code for e in self.expectations if not e.success],
             "docs_path": str(self.docs_path) if self.docs_path else None,
             "validation_page": str(self.validation_page) if self.validation_page else None,
+            "report_path": str(self.report_path) if self.report_path else None,
+            "report_page": str(self.report_page) if self.report_page else None,
             "seconds": round(self.seconds, 3),
         }
 
@@ -227,6 +252,7 @@ def _context(docs_dir: Path | None = None):
     there and the validation results and suites kept beside it (``docs_dir/.gx_stores``), so the index lists
     earlier runs and several suites can share one folder (GX deletes pages whose source is gone)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no usage statistics from a pipeline worker
+    quiet_gx_logging()  # again: a logging config applied since our import may have reset the level
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,
@@ -288,6 +314,8 @@ def validate_dataframe(df: pandas.DataFrame, suite_name: str, *, id_column: str,
         if docs_dir is not None:
             outcome.docs_path, outcome.validation_page = _build_docs(Path(docs_dir).resolve(), suite_data, context,
                                                                      result)
+            outcome.report_path, outcome.report_page = _build_offline_report(Path(docs_dir).resolve(), outcome,
+                                                                             run_name)
     outcome.seconds = time.perf_counter() - started
     return outcome
 
@@ -416,6 +444,23 @@ def _build_docs(docs_dir: Path, suite_data: dict, context, result) -> tuple[Path
         return (index if index.exists() else None), (page if page.exists() else None)
     except Exception as err:  # a report problem must not hide the verdicts
         log.warning("Data Docs for suite %s could not be built in %s: %s", suite_name, docs_dir, err)
+        return None, None
+
+
+def _build_offline_report(docs_dir: Path, outcome: SuiteOutcome,
+                          run_name: str | None) -> tuple[Path | None, Path | None]:
+    """Our own static pages of this run (no CDN, no script), under the Data Docs folder's lock."""
+    import fcntl
+
+    from trainset.validation_report import write_report
+
+    try:
+        (docs_dir / STORES_SUBDIR).mkdir(parents=True, exist_ok=True)
+        with open(docs_dir / STORES_SUBDIR / "lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return write_report(docs_dir, outcome, run_name=run_name, gx_page=outcome.validation_page)
+    except Exception as err:  # a report problem must not hide the verdicts
+        log.warning("offline report for suite %s could not be written in %s: %s", outcome.suite_name, docs_dir, err)
         return None, None
 
 

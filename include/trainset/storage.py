@@ -246,6 +246,16 @@ def open_storage(uri: str, s3_client=None) -> Storage:
     raise ValueError(f"unsupported storage URI {uri!r} (use file:// or s3://)")
 
 
+def publish_site(storage: Storage, prefix: str, site_dir: Path, *, page: str = "index.html") -> str:
+    """Copy a locally built static site (a page and the files it links) to ``<root>/<prefix>/``; returns the
+    page's URI.  Each file lands atomically and the page goes last, so a reader never sees a page whose images
+    are not there yet."""
+    files = sorted(p for p in site_dir.rglob("*") if p.is_file() and p.relative_to(site_dir).as_posix() != page)
+    for path in files + [site_dir / page]:
+        storage.put_file(f"{prefix}/{path.relative_to(site_dir).as_posix()}", path)
+    return storage.child_uri(f"{prefix}/{page}")
+
+
 def transfer(src: Storage, src_key: str, dst: Storage, dst_key: str, *, remove_source: bool) -> str:
     """Copy (or move) one file between roots; the destination appears whole or not at all."""
     src_path, dst_path = src.local_path(src_key), dst.local_path(dst_key)

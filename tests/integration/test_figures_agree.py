@@ -114,8 +114,9 @@ def test_every_surface_shows_the_same_figures(demo_day, project_env, run_dag):
     checks = Checks()
     target = config.annotate.syntax_accuracy_target
     truth = _truth(conn)
-    # The demo's known shape (so this test notices when the demo changes under it).
-    assert truth["inspected"] == 26 and truth["missing"] == 4 and truth["failed"] == 6
+    # The demo's known shape (so this test notices when the demo changes under it; the skimage logo among the
+    # object photos passes refine, flagged domain_outlier for review, and is labelled and inspected like the rest).
+    assert (truth["inspected"], truth["missing"], truth["failed"]) == (27, 4, 7), truth
 
     syntax = truth["syntax_ok"] / truth["inspected"]
     first_rate = truth["passed"] / truth["inspected"]

@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -136,7 +137,7 @@ def test_quality_demo_day(quality_env, run_dag):
             labeling.write_bytes(f"uploads/{DAY.isoformat()}/{worker}/{item.item_key}.json",
                                  json.dumps(doc, ensure_ascii=False).encode())
 
-    run_dag("annotate_intake", conf={"work_date": DAY.isoformat(), "wait_for_due": False})
+    dag_run = run_dag("annotate_intake", conf={"work_date": DAY.isoformat(), "wait_for_due": False})
 
     with conn.cursor() as cur:
         daily = {r["worker_id"]: r for r in db.fetch_dicts(
@@ -194,8 +195,9 @@ def test_quality_demo_day(quality_env, run_dag):
     assert "<td>bad</td>" in section and "labeler_accuracy.png" in section
     assert (quality_env.tmp_path / "card" / "labeler_accuracy.png").stat().st_size > 1000
 
-    # The gallery: GT vs labeler and replica vs replica overlays, hints beside the image.
-    from trainset.inspection.viewer import OTHER_RGB, REFERENCE_RGB, build_quality_gallery, quality_comparisons
+    # The gallery the run published (task quality_gallery): GT vs labeler and replica vs replica overlays, hints
+    # beside the image, under the reports root.
+    from trainset.inspection.viewer import OTHER_RGB, REFERENCE_RGB, quality_comparisons
     from trainset.quality.service import hint_lines
 
     bad_gt = next(a["item_key"] for a in gt_anns if a["worker_id"] == "bad")
@@ -211,9 +213,19 @@ def test_quality_demo_day(quality_env, run_dag):
     assert any(line.startswith("bad: area_outlier") for line in hints[bad_gt])
     comparisons = quality_comparisons(conn, DAY, hints=hints)
     assert sum(c.kind == "gt" for c in comparisons) == 6 and sum(c.kind == "consensus" for c in comparisons) == 6
-    page = build_quality_gallery(comparisons, quality_env.tmp_path / "gallery", config=config)
+    published = dag_run.get_task_instance("labeling_refinement_validation.quality_gallery").xcom_pull(
+        task_ids="labeling_refinement_validation.quality_gallery")
+    page = open_storage(config.storage.reports).local_path(f"quality/gallery/{DAY.isoformat()}/index.html")
+    assert published["page"] == "file://" + str(page) and page.is_file(), published
+    assert (published["items"], published["gt"], published["consensus"]) == (12, 6, 6), published
+    assert not list(page.parent.rglob(".tmp-*"))  # every file landed whole
     html_text = page.read_text(encoding="utf-8")
     assert "GT vs labeler (6)" in html_text and "Replica vs replica (6)" in html_text
+    for c in comparisons:  # every GT and consensus comparison is on the page, its overlay beside it
+        assert c.item_key in html_text and f"{c.reference_name} vs {c.other_name}" in html_text
+    images = re.findall(r"<img src='([^']+)'", html_text)
+    assert len(images) == 12 and all((page.parent / src).stat().st_size > 1000 for src in images)
+    assert sum(src.startswith("items/gt_") for src in images) == 6
     bad_item = next(c for c in comparisons if c.kind == "gt" and c.other_name == "bad" and c.item_key == bad_gt)
     rendered = next((page.parent / "items").glob(f"gt_{bad_gt}*.jpg"), None)
     assert rendered is not None and bad_item.summary.startswith("accuracy 0.00")
@@ -231,3 +243,4 @@ def test_quality_demo_day(quality_env, run_dag):
     run_dag("annotate_intake", conf={"work_date": DAY.isoformat(), "wait_for_due": False})
     texts = [m.text for m in quality_env.slack.messages("chat.postMessage") if "품질관리" in (m.text or "")]
     assert len(texts) == 1
+    assert page.read_text(encoding="utf-8") == html_text  # the re-run republished the same page

@@ -95,6 +95,23 @@ def test_refine_demo(project_env, refine_config, run_dag):
         checks = dict(cur.fetchall())
         assert checks["sharpness"] is False and checks["spec"] is True and checks["exif"] is True
 
+    # The illustrations among the object photos: features stored, flagged domain_outlier for review (mode flag;
+    # the silhouette and the white logo also fail light/low_information, which reject them on their own).
+    with conn.cursor() as cur:
+        cur.execute("""SELECT i.original_name, c.passed, i.status, i.reason_codes FROM check_results c
+                       JOIN images i USING (image_id) WHERE c.check_name = 'domain_outlier'""")
+        got = cur.fetchall()
+        domain = {n: ok for n, ok, _, _ in got}
+        assert all("domain_outlier" not in codes for *_, codes in got)
+        cur.execute("SELECT count(*) FROM refine_measurements m JOIN images i USING (image_id) "
+                    "JOIN image_features f ON f.sha256 = i.sha256 WHERE m.decode_error IS NULL")
+        with_features = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM refine_measurements WHERE decode_error IS NULL")
+        assert with_features == cur.fetchone()[0]
+    flagged = {n for n, ok in domain.items() if ok is False}
+    assert flagged == {"skimage_logo.png", "horse_silhouette.png", "matplotlib_logo.png"}, flagged
+    assert {n for n, _, status, _ in got if status == "refined"} == {r["original_name"] for r in refined}
+
     # The rotated photo comes out upright (same as the un-rotated crop it was made from).
     rotated = rows["astronaut_rotated.jpg"]
     assert rotated["status"] == "refined"

@@ -152,7 +152,8 @@ def test_collect_triggered_from_the_ui_shows_its_summary_in_the_log_view(stack, 
     dialog = _open_trigger_form(page, base, "collect")
     page.wait_for_timeout(1000)
     dialog.get_by_role("button", name="Trigger", exact=True).click()
-    page.get_by_text("Dag Run Triggered").wait_for()
+    # The UI may render the toast twice (chakra toaster): any one of them will do.
+    page.get_by_text("Dag Run Triggered").first.wait_for()
 
     deadline, run = time.monotonic() + 300, None
     while time.monotonic() < deadline:

@@ -13,6 +13,7 @@ from PIL import Image
 from trainset.anonymize import (
     Detection,
     Detectors,
+    PlatedetModel,
     grow_box,
     map_box_to_full,
     mask,
@@ -93,6 +94,35 @@ def test_modes_differ_mosaic_is_blocky_blur_is_smooth():
     assert not np.array_equal(mosaic, blur)
 
 
+def test_grain_hides_the_exact_cell_means_is_deterministic_and_differs_per_box_content():
+    image = noise(400, 400, seed=4)
+    det = [box(100, 100, 160, 160)]
+    flat = mask(image, det, mode="mosaic", margin=0.0, mosaic_cells=8).astype(int)
+    grainy = mask(image, det, mode="mosaic", margin=0.0, mosaic_cells=8, noise=12).astype(int)
+    assert np.array_equal(grainy, mask(image, det, mode="mosaic", margin=0.0, mosaic_cells=8, noise=12))
+    assert np.array_equal(grainy[:100], image[:100]), "grain stays inside the box"
+    cell_flat, cell_grainy = flat[100:120, 100:120], grainy[100:120, 100:120]
+    assert len(np.unique(cell_flat.reshape(-1, 3), axis=0)) == 1
+    assert len(np.unique(cell_grainy.reshape(-1, 3), axis=0)) > 50, "a cell is no longer one exact colour"
+    spread = (cell_grainy - cell_flat).std()
+    assert 6 < spread < 18, spread  # about the configured 12 grey levels (clipping trims a little)
+    # the 8x8 cells stay visible: grain is small next to the differences between cells of a noisy box
+    assert abs((cell_grainy - cell_flat).mean()) < 3
+    other = noise(400, 400, seed=5)
+    other_grain = mask(other, det, mode="mosaic", margin=0.0, noise=12).astype(int) - mask(
+        other, det, mode="mosaic", margin=0.0
+    ).astype(int)
+    assert not np.array_equal(other_grain[100:260, 100:260], (grainy - flat)[100:260, 100:260]), (
+        "the grain is seeded from the box's own pixels, not a constant seed anyone could replay"
+    )
+
+
+def test_the_mosaic_cannot_be_configured_finer_than_8_cells():
+    assert AnonymizeSettings().mosaic_cells <= 8 and AnonymizeSettings().mask_noise > 0
+    with pytest.raises(ValueError):
+        AnonymizeSettings(mosaic_cells=16)
+
+
 @pytest.mark.parametrize("mode", ["blur", "mosaic", "fill"])
 def test_boxes_crossing_the_border_are_clipped_and_masked_up_to_the_edge(mode):
     image = noise(120, 160, seed=2)
@@ -167,6 +197,24 @@ def test_detectors_are_identified_by_package_version_and_timed(detectors):
     assert "unknown" not in ids[0] + ids[1]
     assert detectors.plate_model.licence.startswith("AGPL-3.0"), "the model's own metadata states its licence"
     assert detectors.plate_model.session.get_session_options().intra_op_num_threads == 1
+
+
+def test_the_int8_plate_model_is_quantised_once_then_loaded_from_the_cache(detectors, monkeypatch):
+    model = detectors.plate_model
+    assert model.precision == "int8" and model.id.endswith("-int8")
+    cache_dir = detectors.settings.model_cache_dir
+
+    def no_quantising(*_args, **_kwargs):
+        raise AssertionError("the cached int8 model should have been used")
+
+    monkeypatch.setattr(PlatedetModel, "_quantize", no_quantising)
+    again = PlatedetModel(1, 640, precision="int8", cache_dir=cache_dir)
+    assert again.session.get_inputs()[0].type == "tensor(float)"  # the float32 graph the quantiser rewrote
+
+
+def test_an_unknown_plate_precision_is_refused():
+    with pytest.raises(ValueError, match="precision"):
+        PlatedetModel(1, 640, precision="int4")
 
 
 def test_generated_image_without_faces_or_plates_yields_no_detections(detectors):

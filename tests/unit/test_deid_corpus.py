@@ -1,18 +1,21 @@
-"""De-identification recall on real photos (../shared/corpus/faces) with the project's configured settings.
+"""De-identification recall on real photos (../shared/corpus) with the project's configured settings.
 
-Targets from the refine issue: >= 95% of listed faces masked, >= 95% of plates with >= 80% of their ground-truth
-area covered, under one false detection per image.  What "masked", "covered" and "false" mean is defined in
-``trainset.anonymize_eval``.  One detection pass over the corpus serves every assertion (module fixture).
+Targets from issue 11, per set: >= 97% of plates with >= 80% of their ground-truth area masked on each of
+``plates/us``, ``plates/br`` and ``plates/eu`` (faces/plates/eu); >= 97% of listed faces; under 0.5 false
+detections per image.  What "masked", "covered" and "false" mean is defined in ``trainset.anonymize_eval``.
+One detection pass over the corpus serves every assertion (module fixture).
 """
 
 from __future__ import annotations
 
 import pytest
 from trainset.anonymize import Detectors, mask
-from trainset.anonymize_eval import evaluate, load_faces_corpus, load_rgb
+from trainset.anonymize_eval import evaluate, load_corpus_sets, load_rgb
 from trainset.config import get_config
 
 pytestmark = [pytest.mark.corpus, pytest.mark.slow]
+
+PLATE_SETS = ("plates/us", "plates/br", "plates/eu")
 
 
 @pytest.fixture(scope="module")
@@ -22,59 +25,64 @@ def settings():
 
 @pytest.fixture(scope="module")
 def evaluation(corpus, settings):
-    cases = load_faces_corpus(corpus / "faces")
-    summary, results = evaluate(cases, Detectors(settings))
-    return cases, summary, results
+    detectors = Detectors(settings)
+    return {name: evaluate(cases, detectors) for name, cases in load_corpus_sets(corpus).items()}
 
 
 def test_the_corpus_is_what_the_figures_are_about(evaluation):
-    _, summary, _ = evaluation
-    assert summary["face_images"] == 15 and summary["faces_listed"] == 16
-    assert summary["plate_images"] == 108 and summary["plates_listed"] == 108
+    assert evaluation["faces"][0]["face_images"] == 15 and evaluation["faces"][0]["faces_listed"] == 16
+    listed = {name: evaluation[name][0]["plates_listed"] for name in PLATE_SETS}
+    assert listed == {"plates/us": 121, "plates/br": 38, "plates/eu": 108}
+    assert {name: evaluation[name][0]["images"] for name in PLATE_SETS} == listed  # one plate per photo
 
 
-def test_face_recall_at_least_95_percent(evaluation):
-    _, summary, results = evaluation
+@pytest.mark.parametrize("name", PLATE_SETS)
+def test_plate_coverage_at_least_97_percent_on_each_set(evaluation, name):
+    summary, results = evaluation[name]
+    missed = [r.path.name for r in results if r.masked["plate"] < r.listed["plate"]]
+    assert summary["plate_coverage"] >= 0.97, (name, missed)
+
+
+def test_face_recall_at_least_97_percent(evaluation):
+    summary, results = evaluation["faces"]
     missed = [r.path.name for r in results if r.masked["face"] < r.listed["face"]]
-    assert summary["face_recall"] >= 0.95, missed
+    assert summary["face_recall"] >= 0.97, missed
 
 
 def test_faces_with_ground_truth_boxes_are_covered_whole(evaluation):
     # The three photos whose source gives a box (dlib's face_locations), one of them cut by the left border.
-    _, _, results = evaluation
+    _, results = evaluation["faces"]
     boxed = [(r.path.name, fraction) for r in results for kind, fraction in r.coverage if kind == "face"]
     assert len(boxed) == 3
     assert all(fraction >= 0.95 for _, fraction in boxed), boxed
 
 
-def test_plate_coverage_at_least_95_percent(evaluation):
-    _, summary, results = evaluation
-    missed = [r.path.name for r in results if r.masked["plate"] < r.listed["plate"]]
-    assert summary["plate_coverage"] >= 0.95, missed
+@pytest.mark.parametrize("name", ["faces", *PLATE_SETS])
+def test_under_half_a_false_detection_per_image(evaluation, name):
+    summary, _ = evaluation[name]
+    assert summary["false_per_image"] < 0.5, summary["false_detections"]
 
 
-def test_under_one_false_detection_per_image(evaluation):
-    _, summary, _ = evaluation
-    assert summary["false_per_image"] < 1.0
-    # the face photos alone (portraits, a street, a cartoon, a crowd from behind) stay clean too
-    assert summary["false_on_face_images"] / summary["face_images"] < 1.0
+def test_plates_only_the_zoomed_second_look_found_are_recorded_as_such(evaluation):
+    # Audit rows name the model that produced each box: second-look boxes carry "+zoom<side>".
+    detections = [d for name in PLATE_SETS for r in evaluation[name][1] for d in r.detections]
+    zoomed = [d for d in detections if "+zoom" in d.detector]
+    assert zoomed and all(d.kind == "plate" and d.detector.startswith("platedet-") for d in zoomed)
 
 
 def test_negative_photos_have_no_face_found(evaluation):
-    _, _, results = evaluation
-    for result in results:
+    for result in evaluation["faces"][1]:
         if result.path.name in {"thumbor_no_face.jpg", "sharp_concert.jpg"}:
             assert [d for d in result.detections if d.kind == "face"] == [], result.path.name
 
 
 def test_a_second_pass_over_masked_face_photos_finds_no_face(evaluation, settings):
-    """What the refine integration test relies on: once masked with the configured mode and margin, a photo gives
-    the face detector nothing above its threshold."""
-    _, _, results = evaluation
+    """What the refine integration test relies on: once masked with the configured mode, margin and grain, a
+    photo gives the face detector nothing above its threshold."""
+    _, results = evaluation["faces"]
     second = Detectors(settings.model_copy(update={"plates": False}))
-    face_photos = [r for r in results if r.path.parent.name == "face"]
-    assert len(face_photos) == 15
-    for result in face_photos:
+    assert len(results) == 15
+    for result in results:
         rgb = load_rgb(result.path)
         masked = mask(
             rgb,
@@ -83,6 +91,7 @@ def test_a_second_pass_over_masked_face_photos_finds_no_face(evaluation, setting
             margin=settings.margin,
             mosaic_cells=settings.mosaic_cells,
             fill_rgb=settings.fill_rgb,
+            noise=settings.mask_noise,
         )
         again = second.detect(masked)
         assert again == [], (result.path.name, again)

@@ -205,7 +205,9 @@ def test_data_card_plots_are_real_images(released):
     assert "구문 정확성" in html and "Leak check passed" in html
     pngs = sorted(card.glob("*.png"))
     assert {p.stem for p in pngs} == {"class_distribution", "image_sizes", "aspect_ratios", "boxes_per_image",
-                                      "box_sizes", "pass_rates"}
+                                      "box_sizes", "pass_rates", "eda_samples", "eda_size_per_class",
+                                      "eda_aspect_per_class"}
+    assert 'id="eda"' in html and "Samples per class" in html
     for png in pngs:
         assert f'src="{png.name}"' in html
         with Image.open(png) as im:
@@ -270,3 +272,27 @@ def test_cli_lists_and_verifies_releases(released, records_dsn, capsys):
     assert "OK" in capsys.readouterr().out
     assert main(["release", "verify", "nope", "--uri", released["storage"].uri]) == 2
     assert "not a release" in capsys.readouterr().out
+
+
+def test_balanced_view_is_train_only_and_records_sources(released):
+    import json
+
+    root = released["root"]
+    manifest = json.loads((root / "balanced" / "manifest.json").read_text(encoding="utf-8"))
+    balance = json.loads((root / "balance.json").read_text(encoding="utf-8"))
+    plan = {r["class_name"]: r for r in balance["sampling_plan"]}
+    train = {c: balance["images_per_split"]["train"].get(c, 0) for c in balance["class_names"]}
+    for c, v in manifest["counts"].items():
+        assert v["before"] == train[c]
+        assert v["after"] == (plan[c]["target"] or v["before"])
+    split_of = {}
+    with open(root / "items.csv", encoding="utf-8") as f:
+        for line in f.read().splitlines()[1:]:
+            cols = line.split(",")
+            split_of[cols[4]] = cols[1]
+    for e in manifest["files"]:
+        assert (root / "balanced" / e["file"]).is_file()
+        assert split_of[e["source_file"]] == "train"  # never a validation or test image
+        assert (e["transform"] is None) == ("_aug" not in e["file"])
+    card = (root / "datacard" / "index.html").read_text(encoding="utf-8")
+    assert 'id="balanced"' in card

@@ -144,11 +144,13 @@ def project_label(config: ProjectConfig, item: dict, day: dt.date, defect: str |
     return name, data
 
 
-def _coco(config: ProjectConfig, items: list[dict]) -> bytes:
+def _coco(config: ProjectConfig, items: list[dict], day: dt.date) -> bytes:
     cats = sorted(config.classes, key=lambda c: c.id)
     images, annotations = [], []
     for n, item in enumerate(items, 1):
-        images.append({"id": n, "file_name": item["dataset_name"], "width": item["width"], "height": item["height"]})
+        # date_captured in COCO's own form ("2013-11-14 11:18:45"), as COCO-writing tools put it.
+        images.append({"id": n, "file_name": item["dataset_name"], "width": item["width"], "height": item["height"],
+                       "date_captured": f"{day:%Y-%m-%d} 09:{n % 60:02d}:00"})
         cat_id = next(c.id for c in cats if c.name == item["class_name"])
         for obj in _objects(item["class_name"], item["width"], item["height"], {}):
             ann = {"id": len(annotations) + 1, "image_id": n, "category_id": cat_id, "iscrowd": 0,
@@ -205,7 +207,7 @@ def simulate_labelers(conn, config: ProjectConfig, day: dt.date, labeling: Stora
                 truth[item["item_key"]] = {"worker_id": worker_id, "format": fmt, "defect": "not_uploaded",
                                            "expected": ["no_label"]}
         elif fmt == "coco":
-            labeling.write_bytes(f"{prefix}/annotations_{day:%Y%m%d}.json", _coco(config, mine))
+            labeling.write_bytes(f"{prefix}/annotations_{day:%Y%m%d}.json", _coco(config, mine, day))
             truth.update({i["item_key"]: {"worker_id": worker_id, "format": fmt, "defect": None, "expected": []}
                           for i in mine})
         elif fmt == "yolo_zip":

@@ -55,6 +55,7 @@ class Assignment:
     class_name: str
     worker_id: str
     task_kind: str
+    reason: str = ""  # why this image now (the within-class order, e.g. trainset.curation.select)
 
 
 @dataclass
@@ -96,8 +97,12 @@ def class_priority(day: dt.date, project: ProjectInfo, targets: dict[str, int],
 
 
 def distribute(day: dt.date, workers: Iterable[Worker], candidates: Iterable[Candidate], *,
-               priority: list[str], working_day: bool = True) -> list[Assignment]:
-    """Assign candidates to workers for ``day`` (see the module rules)."""
+               priority: list[str], working_day: bool = True,
+               within_class: dict[int, tuple[int, str]] | None = None) -> list[Assignment]:
+    """Assign candidates to workers for ``day`` (see the module rules).  ``within_class``: image id → (rank,
+    reason) ordering new work inside a class (diversity/rarity, ``trainset.curation.select``); images without a
+    rank follow the ranked ones in item-key order."""
+    ranks = within_class or {}
     if not working_day:
         return []
     staff = sorted((w for w in workers if w.employed_on(day) and w.daily_capacity > 0), key=lambda w: w.worker_id)
@@ -108,7 +113,8 @@ def distribute(day: dt.date, workers: Iterable[Worker], candidates: Iterable[Can
     pool = sorted(set(candidates))
 
     def give(c: Candidate, worker_id: str) -> None:  # rework, pinned to its labeler
-        assigned.append(Assignment(c.image_id, c.item_key, c.class_name, worker_id, c.task_kind))
+        assigned.append(Assignment(c.image_id, c.item_key, c.class_name, worker_id, c.task_kind,
+                                   "rework: back to the labeler who made it"))
         load[worker_id] += 1
         taken.add(c.image_id)
 
@@ -135,10 +141,14 @@ def distribute(day: dt.date, workers: Iterable[Worker], candidates: Iterable[Can
     for class_name in order:
         # Within a class: rework before new work, then by item key; workers take their share in id order.
         queue = sorted((c for c in pool if c.class_name == class_name and c.image_id not in taken),
-                       key=lambda c: (c.task_kind != "rework", c.item_key, c.image_id))
+                       key=lambda c: (c.task_kind != "rework", ranks.get(c.image_id, (float("inf"),))[0],
+                                      c.item_key, c.image_id))
         slots = [w.worker_id for w in staff for _ in range(counts[w.worker_id].get(class_name, 0))]
         for c, worker_id in zip(queue, slots, strict=False):
-            assigned.append(Assignment(c.image_id, c.item_key, c.class_name, worker_id, c.task_kind))
+            reason = "rework: back to its labeler's class queue" if c.task_kind == "rework" else \
+                ranks.get(c.image_id, (None, "deficit order, then item key"))[1]
+            assigned.append(Assignment(c.image_id, c.item_key, c.class_name, worker_id, c.task_kind,
+                                       f"class {class_name} (deficit order); {reason}"))
             taken.add(c.image_id)
     return assigned
 

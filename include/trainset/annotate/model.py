@@ -48,7 +48,7 @@ REASONS: dict[str, dict[str, str]] = {
         "unknown_attribute_value": "the attribute's value is not one of the allowed values",
     },
     "metadata": {
-        "capture_date_format": "capture.date is not YYYY-MM-DD",
+        "capture_date_format": "capture.date (COCO: date_captured) is not a date (YYYY-MM-DD, or a COCO/ISO date-time)",
         "capture_date_future": "capture.date is after the work date",
     },
     "duplicates": {

@@ -15,8 +15,10 @@ JSON Schema errors map to ``schema_missing_key`` / ``schema_wrong_type`` / ``sch
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,8 +32,10 @@ from trainset.annotate.model import CaptureMeta, Finding, LabelItem, LabelObject
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 # Files that travel with labels but are not labels (YOLO class lists, dataset descriptions, notes).
+# Label Studio's YOLO export adds notes.json (its class list); Ultralytics leaves labels.cache after a training run.
 AUX_NAMES = {"classes.txt", "obj.names", "obj.data", "data.yaml", "data.yml", "train.txt", "val.txt",
-             "valid.txt", "test.txt", "dataset_meta.json"}
+             "valid.txt", "test.txt", "dataset_meta.json", "notes.json"}
+AUX_SUFFIXES = {".cache"}
 NAMES_FILES = ("classes.txt", "obj.names", "data.yaml", "data.yml")
 
 ImageSizeLookup = Callable[[str], "tuple[int, int] | None"]
@@ -54,7 +58,8 @@ def is_label_candidate(name: str) -> bool:
     lower = base.lower()
     if lower.startswith(".") or lower in AUX_NAMES or lower.startswith("readme") or lower.startswith("license"):
         return False
-    return PurePosixPath(lower).suffix not in IMAGE_SUFFIXES
+    suffix = PurePosixPath(lower).suffix
+    return suffix not in IMAGE_SUFFIXES and suffix not in AUX_SUFFIXES
 
 
 @lru_cache(maxsize=8)
@@ -119,12 +124,34 @@ def _stem(name: str) -> str:
     return PurePosixPath(name).stem
 
 
+# COCO's top-level keys; the project's AI Hub JSON has ``image`` (one) where COCO has ``images`` (a list).
+COCO_KEYS = ("images", "categories", "licenses")
+# File names the COCO writers use: instances_*.json / person_keypoints_*.json (COCO, CVAT), *_annotations.coco.json
+# (Roboflow), *coco*.json; Label Studio's result.json is told apart by its content only.
+_COCO_NAME = re.compile(r"(^|[_.-])(instances|person_keypoints|panoptic)_|(^|[_.-])coco([_.-]|$)", re.IGNORECASE)
+_COCO_SNIFF = re.compile(r'"(images|categories|licenses)"\s*:\s*\[|"image_id"\s*:')
+_KFASHION_SNIFF = re.compile(r'"(이미지 정보|데이터셋 정보)"\s*:')
+
+
 def detect_json_format(data) -> str:
+    """The format of parsed JSON: by its keys (a COCO file missing ``annotations`` is still COCO, so its schema
+    names the missing key instead of the AI Hub schema listing everything else)."""
     if isinstance(data, dict):
         if "이미지 정보" in data or "데이터셋 정보" in data:
             return "aihub_kfashion"
-        if isinstance(data.get("images"), list) and "annotations" in data:
+        if any(k in data for k in COCO_KEYS):
             return "coco"
+    return "aihub"
+
+
+def sniff_json_format(name: str, data: bytes) -> str:
+    """The format of a JSON file that does not parse (truncated, bad encoding): the keys that are still there,
+    else the file name, else the project's own JSON."""
+    text = data[:1_000_000].decode("utf-8", errors="replace")
+    if _KFASHION_SNIFF.search(text):
+        return "aihub_kfashion"
+    if _COCO_SNIFF.search(text) or _COCO_NAME.search(PurePosixPath(name).name):
+        return "coco"
     return "aihub"
 
 
@@ -148,7 +175,7 @@ def read_label(name: str, data: bytes, *, source_uri: str | None = None, class_o
         return failed("unknown", [Finding(code="unknown_format", where=name, detail=f"extension {suffix or '-'}")])
     parsed, findings = _decode_json(data)
     if findings:
-        return failed("aihub", findings)
+        return failed(sniff_json_format(name, data), findings)
     fmt = detect_json_format(parsed)
     schema = {"aihub": "aihub_label.schema.json", "aihub_kfashion": "aihub_kfashion.schema.json",
               "coco": "coco_instances.schema.json"}[fmt]
@@ -216,6 +243,131 @@ def _read_kfashion(data: dict, stem: str, source_uri: str) -> LabelItem:
     )
 
 
+# Tool fields CVAT writes into every COCO annotation's ``attributes``: not taxonomy attributes.  ``rotation`` is
+# geometry (degrees clockwise about the box centre) and becomes a polygon when it is not 0; ``occluded`` is kept
+# only when set (it is information, and the project may list it), its default ``false`` is dropped.
+CVAT_TOOL_ATTRIBUTES = ("rotation", "track_id", "keyframe", "z_order")
+_EXIF_DATETIME = re.compile(r"^(\d{4}):(\d{2}):(\d{2})[ T](\d{2}:\d{2}:\d{2})")
+
+
+def coco_capture(value) -> CaptureMeta:
+    """``images[].date_captured`` as the canonical capture date (and time), as the writers put it:
+    COCO's own ``"2013-11-14 11:18:45"``, ISO 8601 with ``T``, fractions, ``Z`` or an offset (Roboflow, this
+    project's release), a date alone, EXIF's ``"2013:11:14 11:18:45"``; CVAT's ``0``, ``""`` or no key mean
+    unknown.  The date is the one written (the camera's local day), not converted.  Anything else is passed on
+    as written so the rules report ``capture_date_format``."""
+    if not isinstance(value, str) or not value.strip():
+        return CaptureMeta()
+    text = value.strip()
+    if m := _EXIF_DATETIME.match(text):
+        text = f"{m.group(1)}-{m.group(2)}-{m.group(3)} {m.group(4)}"
+    if len(text) == 10:
+        return CaptureMeta(date=text)
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        return CaptureMeta(date=value)
+    return CaptureMeta(date=when.date().isoformat(), time=when.strftime("%H:%M:%S"))
+
+
+def rle_counts(counts) -> list[int] | None:
+    """Run lengths of a COCO RLE: the list as written (uncompressed), or decoded from pycocotools' compressed
+    string (``rleFrString``: 5-bit groups offset by 48, sign bit 0x10, each run after the second a delta)."""
+    if isinstance(counts, list):
+        return [int(c) for c in counts] if all(isinstance(c, int) and c >= 0 for c in counts) else None
+    if not isinstance(counts, str):
+        return None
+    out: list[int] = []
+    p = 0
+    while p < len(counts):
+        x, k, more = 0, 0, True
+        while more:
+            if p >= len(counts):
+                return None
+            c = ord(counts[p]) - 48
+            if not 0 <= c < 64:
+                return None
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        if len(out) > 2:
+            x += out[-2]
+        if x < 0:
+            return None
+        out.append(x)
+    return out
+
+
+def rle_bbox(counts: list[int], height: int) -> list[float] | None:
+    """``[x, y, w, h]`` of an RLE mask (column-major runs, zeros first), as ``pycocotools.mask.toBbox``."""
+    xs, ys = [], []
+    pos = 0
+    for i, run in enumerate(counts):
+        if i % 2 and run:
+            first, last = pos, pos + run - 1
+            c0, c1 = divmod(first, height)[0], divmod(last, height)[0]
+            xs += [c0, c1]
+            ys += [first % height, last % height] if c0 == c1 else [0, height - 1]
+        pos += run
+    if not xs:
+        return None
+    return [float(min(xs)), float(min(ys)), float(max(xs) - min(xs) + 1), float(max(ys) - min(ys) + 1)]
+
+
+def _rotated_box(bbox: list[float], degrees: float) -> list[list[float]]:
+    x, y, w, h = bbox
+    cx, cy = x + w / 2, y + h / 2
+    a = math.radians(degrees)
+    cos, sin = math.cos(a), math.sin(a)
+    corners = [(-w / 2, -h / 2), (w / 2, -h / 2), (w / 2, h / 2), (-w / 2, h / 2)]
+    return [[cx + dx * cos - dy * sin, cy + dx * sin + dy * cos] for dx, dy in corners]
+
+
+def _coco_objects(ann: dict, category: str, image_height: int) -> list[LabelObject]:
+    """One COCO annotation as canonical objects: one, or one per part when its polygon has several rings (an
+    occluded object drawn in pieces, as COCO itself does): the model holds one polygon per object, and keeping
+    only the first ring would drop the rest from the checks and from every export.  Parts are ``<id>``,
+    ``<id>.2``, ...; each part's box is its own ring's extent."""
+    seg = ann.get("segmentation")
+    rings = [r for r in seg if isinstance(r, list)] if isinstance(seg, list) else []
+    if len(rings) <= 1:
+        return [_coco_object(ann, category, image_height)]
+    base = _coco_object({**ann, "segmentation": [rings[0]], "bbox": None}, category, image_height)
+    parts = [base]
+    for k, ring in enumerate(rings[1:], 2):
+        parts.append(base.model_copy(update={
+            "id": f"{base.id}.{k}", "bbox": None,
+            "points": [[float(ring[i]), float(ring[i + 1])] for i in range(0, len(ring) - 1, 2)]}))
+    return parts
+
+
+def _coco_object(ann: dict, category: str, image_height: int) -> LabelObject:
+    seg = ann.get("segmentation")
+    points = None
+    bbox = [float(v) for v in ann["bbox"]] if ann.get("bbox") is not None else None
+    if isinstance(seg, list) and seg and isinstance(seg[0], list):
+        ring = seg[0]
+        points = [[float(ring[i]), float(ring[i + 1])] for i in range(0, len(ring) - 1, 2)]
+    elif isinstance(seg, dict) and bbox is None:
+        # An RLE mask (iscrowd=1, or CVAT/pycocotools masks) with no bbox: the mask's extent is the box.
+        height = seg.get("size", [image_height])[0] if isinstance(seg.get("size"), list) else image_height
+        counts = rle_counts(seg.get("counts"))
+        bbox = rle_bbox(counts, int(height)) if counts and height else None
+    attributes = dict(ann.get("attributes") or {})
+    rotation = attributes.get("rotation")
+    for key in CVAT_TOOL_ATTRIBUTES:
+        attributes.pop(key, None)
+    if attributes.get("occluded") is False:
+        del attributes["occluded"]
+    if isinstance(rotation, (int, float)) and rotation % 360 and bbox is not None and points is None:
+        points = [[round(px, 3), round(py, 3)] for px, py in _rotated_box(bbox, float(rotation))]
+        bbox = None
+    return LabelObject(id=str(ann["id"]), category=category, bbox=bbox, points=points, attributes=attributes)
+
+
 def _read_coco(data: dict, source_uri: str, sha: str) -> list[ParsedLabel]:
     categories = {str(c["id"]): c["name"] for c in data["categories"]}
     by_image: dict[str, list[dict]] = {}
@@ -223,23 +375,13 @@ def _read_coco(data: dict, source_uri: str, sha: str) -> list[ParsedLabel]:
         by_image.setdefault(str(ann["image_id"]), []).append(ann)
     out = []
     for image in data["images"]:
-        objects = []
-        for ann in by_image.get(str(image["id"]), []):
-            points = None
-            seg = ann.get("segmentation")
-            if isinstance(seg, list) and seg and isinstance(seg[0], list):
-                ring = seg[0]
-                points = [[float(ring[i]), float(ring[i + 1])] for i in range(0, len(ring) - 1, 2)]
-            bbox = [float(v) for v in ann["bbox"]] if ann.get("bbox") is not None else None
-            category = categories.get(str(ann["category_id"]), f"category_{ann['category_id']}")
-            objects.append(LabelObject(id=str(ann["id"]), category=category, bbox=bbox, points=points,
-                                       attributes=ann.get("attributes") or {}))
+        objects = [obj for ann in by_image.get(str(image["id"]), [])
+                   for obj in _coco_objects(ann, categories.get(str(ann["category_id"]),
+                                                               f"category_{ann['category_id']}"), image["height"])]
         stem = _stem(image["file_name"])
         item = LabelItem(item_key=stem, source_format="coco", source_uri=source_uri, label_stem=stem,
                          image_file_name=image["file_name"], width=image["width"], height=image["height"],
-                         capture=CaptureMeta(date=image.get("date_captured") or None)
-                         if isinstance(image.get("date_captured"), str) else CaptureMeta(),
-                         objects=objects, id_scope=source_uri)
+                         capture=coco_capture(image.get("date_captured")), objects=objects, id_scope=source_uri)
         out.append(ParsedLabel(stem, source_uri, "coco", sha, item))
     return out
 
@@ -259,6 +401,19 @@ def yolo_names_from(name: str, data: bytes) -> list[str] | None:
             return [str(names[k]) for k in sorted(names)]
         return [str(n) for n in names] if isinstance(names, list) else None
     return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+# YOLO writers print 6 decimals (Ultralytics, Roboflow, this project's release): a box touching the right edge
+# comes back as cx + w/2 = 1.0000005.  An edge within that rounding of the frame is on it, not outside it.
+YOLO_ROUNDING = 1e-6
+
+
+def _snap(v: float) -> float:
+    if -YOLO_ROUNDING <= v < 0:
+        return 0.0
+    if 1 < v <= 1 + YOLO_ROUNDING:
+        return 1.0
+    return v
 
 
 def _read_yolo(stem: str, data: bytes, source_uri: str, sha: str, names: list[str],
@@ -288,10 +443,12 @@ def _read_yolo(stem: str, data: bytes, source_uri: str, sha: str, names: list[st
         category = names[cls] if cls < len(names) else f"class_{cls}"
         if len(values) == 4:
             cx, cy, w, h = values
+            x0, x1 = _snap(cx - w / 2), _snap(cx + w / 2)
+            y0, y1 = _snap(cy - h / 2), _snap(cy + h / 2)
             objects.append(LabelObject(id=str(n), category=category,
-                                       bbox=[(cx - w / 2) * sx, (cy - h / 2) * sy, w * sx, h * sy]))
+                                       bbox=[x0 * sx, y0 * sy, (x1 - x0) * sx, (y1 - y0) * sy]))
         else:
-            pts = [[values[i] * sx, values[i + 1] * sy] for i in range(0, len(values), 2)]
+            pts = [[_snap(values[i]) * sx, _snap(values[i + 1]) * sy] for i in range(0, len(values), 2)]
             objects.append(LabelObject(id=str(n), category=category, points=pts))
     if findings:
         return ParsedLabel(stem, source_uri, "yolo", sha, None, findings)

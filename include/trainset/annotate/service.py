@@ -150,13 +150,15 @@ def distribute_day(conn, config: ProjectConfig, labeling: Storage, day: dt.date,
                 JOIN images i USING (image_id) WHERE r.status = 'open' AND r.opened_on < %s""", (day,))
             candidates += [Candidate(r["class_name"], r["item_key"], r["image_id"], "rework", r["worker_id"])
                            for r in rework]
-            plan = distribute(day, _workers(cur), candidates, priority=[p[0] for p in priority], working_day=working)
+            within = label_order(cur, config, candidates)
+            plan = distribute(day, _workers(cur), candidates, priority=[p[0] for p in priority], working_day=working,
+                              within_class=within)
             pairs = [(a.worker_id, a.class_name, a.task_kind) for a in plan]
             if not dry_run and plan:
                 due = due_at(config, day)
-                execute_batch(cur, """INSERT INTO assignments (image_id, worker_id, task_kind, work_date, due_at)
-                                      VALUES %s ON CONFLICT (image_id, task_kind, work_date) DO NOTHING""",
-                              [(a.image_id, a.worker_id, a.task_kind, day, due) for a in plan])
+                execute_batch(cur, """INSERT INTO assignments (image_id, worker_id, task_kind, work_date, due_at,
+                                      reason) VALUES %s ON CONFLICT (image_id, task_kind, work_date) DO NOTHING""",
+                              [(a.image_id, a.worker_id, a.task_kind, day, due, a.reason) for a in plan])
                 reworked = [r["rework_id"] for r in rework
                             if any(a.image_id == r["image_id"] and a.task_kind == "rework" for a in plan)]
                 if reworked:
@@ -172,6 +174,33 @@ def distribute_day(conn, config: ProjectConfig, labeling: Storage, day: dt.date,
         "priority": [{"class": c, "deficit": d} for c, d in priority],
         "remaining_before": remaining, "rework_open": rework_open, "roster": roster, "lists": lists,
     }
+
+
+def label_order(cur, config, candidates) -> dict[int, tuple[int, str]] | None:
+    """``curation.label_order: diversity``: new work per class in k-center order over the stored features, seeded
+    with the class's images already assigned for labelling (rarity); None keeps the item-key order."""
+    if config.curation.label_order != "diversity":
+        return None
+    from trainset.curation.features import FEATURES_VERSION
+    from trainset.curation.select import k_center_order
+
+    new = [c for c in candidates if c.task_kind == "label"]
+    if not new:
+        return None
+    cur.execute("""SELECT i.image_id, i.class_name, f.vector, EXISTS (SELECT 1 FROM assignments a
+                          WHERE a.image_id = i.image_id AND a.task_kind = 'label') AS labelled
+                   FROM images i JOIN image_features f ON f.sha256 = i.sha256 AND f.kind = %s
+                   WHERE i.class_name = ANY(%s) AND i.status NOT IN ('raw', 'rejected')""",
+                (FEATURES_VERSION, sorted({c.class_name for c in new})))
+    rows = cur.fetchall()
+    wanted = {c.image_id for c in new}
+    out: dict[int, tuple[int, str]] = {}
+    for class_name in sorted({c.class_name for c in new}):
+        cands = {r[0]: r[2] for r in rows if r[1] == class_name and r[0] in wanted}
+        labelled = [r[2] for r in rows if r[1] == class_name and r[3]]
+        for p in k_center_order(cands, labelled):
+            out[p.image_id] = (p.rank, p.reason)
+    return out
 
 
 # ---------------------------------------------------------------- upload check

@@ -15,6 +15,7 @@ import importlib.util
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -396,8 +397,12 @@ def build_quality_gallery(items: list[ComparisonItem], out_dir: Path, *, config:
     return page
 
 
-def quality_comparisons(conn, day, *, hints: dict[str, list[str]] | None = None) -> list[ComparisonItem]:
-    """The day's GT comparisons (GT vs each labeler's upload) and consensus pairs (every pair of replicas)."""
+def quality_comparisons(conn, day, *, hints: dict[str, list[str]] | None = None,
+                        fetch: Callable[[str], Path] | None = None) -> list[ComparisonItem]:
+    """The day's GT comparisons (GT vs each labeler's upload) and consensus pairs (every pair of replicas).
+
+    ``fetch(uri) -> Path`` turns an image location into a local file (default: ``file://`` locations in place;
+    the caller owns S3 access)."""
     from itertools import combinations
 
     from trainset import db
@@ -410,6 +415,7 @@ def quality_comparisons(conn, day, *, hints: dict[str, list[str]] | None = None)
         return to_project_json(item)
 
     hints = hints or {}
+    fetch = fetch or (lambda uri: Path(str(uri).removeprefix("file://")))
     with conn.cursor() as cur:
         gt_rows = db.fetch_dicts(cur, """
             SELECT s.item_key, s.worker_id, s.accuracy, s.conflicts, g.payload AS gt, a.payload AS labeled,
@@ -425,7 +431,7 @@ def quality_comparisons(conn, day, *, hints: dict[str, list[str]] | None = None)
     for r in gt_rows:
         conflicts = ", ".join(f"{k} {v}" for k, v in (r["conflicts"] or {}).items() if v)
         acc = "n/a" if r["accuracy"] is None else f"{r['accuracy']:.2f}"
-        out.append(ComparisonItem(r["item_key"], Path(str(r["location"]).removeprefix("file://")), doc(r["gt"]),
+        out.append(ComparisonItem(r["item_key"], fetch(r["location"]), doc(r["gt"]),
                                   doc(r["labeled"]), "GT", r["worker_id"], "gt",
                                   f"accuracy {acc}" + (f" · {conflicts}" if conflicts else ""),
                                   tuple(hints.get(r["item_key"], ()))))
@@ -435,7 +441,7 @@ def quality_comparisons(conn, day, *, hints: dict[str, list[str]] | None = None)
         for a, b in combinations(sorted(replicas), 2):
             if replicas[a] is None:
                 continue
-            out.append(ComparisonItem(r["item_key"], Path(str(r["location"]).removeprefix("file://")),
+            out.append(ComparisonItem(r["item_key"], fetch(r["location"]),
                                       doc(replicas[a]), doc(replicas[b]), a, b, "consensus",
                                       f"{state} · agreement {r['agreement']:.2f}" if r["agreement"] is not None
                                       else state, tuple(hints.get(r["item_key"], ()))))

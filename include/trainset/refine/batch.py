@@ -12,7 +12,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from zoneinfo import ZoneInfo
 
 import psycopg2.extras
@@ -20,7 +20,7 @@ import psycopg2.extras
 from trainset import db
 from trainset.config import ProjectConfig
 from trainset.refine import dedup
-from trainset.refine.measure import WORK_SIDE, Measurement, measure_bytes, measure_file
+from trainset.refine.measure import WORK_SIDE, Measurement, measure_bytes
 from trainset.refine.parallel import pool_map
 from trainset.storage import Storage
 
@@ -36,15 +36,17 @@ CHECK_OF_REASON = {
     "exif_missing_date": "exif", "exif_bad_date": "exif", "exif_date_out_of_period": "exif",
     "exif_future_date": "exif", "exif_missing_make": "exif", "exif_missing_model": "exif",
     "exif_missing_field": "exif", "blurry": "sharpness", "dark": "exposure", "light": "exposure",
-    "low_information": "information", "near_duplicate": "near_duplicate",
+    "low_information": "information", "near_duplicate": "near_duplicate", "domain_outlier": "domain_outlier",
 }
-MEASURED_CHECKS = ("spec", "exif", "sharpness", "exposure", "information", "near_duplicate")
+MEASURED_CHECKS = ("spec", "exif", "sharpness", "exposure", "information", "near_duplicate", "domain_outlier")
+# Reason codes that, in curation.domain_outlier_mode "flag", mark the image for review instead of rejecting it.
+FLAG_ONLY = ("domain_outlier",)
 
 # The table the suite judges: one row per image of the batch.  Required EXIF fields arrive as booleans.
 JUDGE_SQL = """
 SELECT m.image_id, m.format, m.width, m.height, m.pixels, m.decode_error, m.capture_time_raw,
        CASE WHEN m.capture_time_raw IS NULL THEN NULL ELSE m.capture_time IS NOT NULL END AS capture_time_valid,
-       m.capture_epoch, m.sharpness, m.brightness, m.contrast, m.entropy, m.near_duplicate_of,
+       m.capture_epoch, m.sharpness, m.edge_sharpness, m.domain_score, m.brightness, m.contrast, m.entropy, m.near_duplicate_of,
        ('Make' = ANY(m.exif_missing_fields)) AS exif_make_missing,
        ('Model' = ANY(m.exif_missing_fields)) AS exif_model_missing,
        (cardinality(array_remove(array_remove(m.exif_missing_fields, 'Make'), 'Model')) > 0) AS exif_other_missing
@@ -72,7 +74,11 @@ def suite_parameters(config: ProjectConfig, now: dt.datetime | None = None) -> d
         "max_width": spec.max_width, "max_height": spec.max_height, "max_pixels": spec.max_pixels,
         "period_start_epoch": start.timestamp(), "period_end_epoch": end.timestamp(),
         "now_epoch": (now or dt.datetime.now(dt.UTC)).timestamp(),
-        "blur_min_sharpness": q.blur_min_sharpness, "dark_max_brightness": q.dark_max_brightness,
+        "blur_min_sharpness": q.blur_min_sharpness, "blur_min_edge_sharpness": q.blur_min_edge_sharpness,
+        # domain_outlier off: no score can exceed the limit
+        "domain_outlier_max_score": config.curation.domain_outlier_threshold if config.curation.domain_outlier
+        else 1e300,
+        "dark_max_brightness": q.dark_max_brightness,
         "light_min_brightness": q.light_min_brightness,
         "low_information_min_entropy": q.low_information_min_entropy,
     }
@@ -156,21 +162,25 @@ class SourceReader:
         return self._locate(uri)
 
 
-def _measure_task(args) -> tuple[int, dict]:
-    image_id, source, required, tz, max_pixels = args
+def _measure_task(args) -> tuple[int, dict, list[float] | None]:
+    """(image id, measurement, classical feature vector or None when already stored / undecodable)."""
+    from trainset.curation.features import features_bytes
+
+    image_id, source, required, tz, max_pixels, want_features = args
+    vector = None
     try:
-        if isinstance(source, bytes):
-            m = measure_bytes(source, required_fields=required, timezone=tz, max_pixels=max_pixels)
-        else:
-            m = measure_file(source, required_fields=required, timezone=tz, max_pixels=max_pixels)
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+        m = measure_bytes(data, required_fields=required, timezone=tz, max_pixels=max_pixels)
+        if want_features and m.decode_error is None:
+            vector = features_bytes(data, max_pixels=max_pixels).vector
     except OSError as err:
         m = Measurement(decode_error=f"cannot read: {err}"[:300])
-    return image_id, m.as_dict()
+    return image_id, m.as_dict(), vector
 
 
 _MEASURE_COLUMNS = ("format", "width", "height", "pixels", "bytes", "orientation", "capture_time_raw", "capture_time",
                     "capture_epoch", "make", "model", "has_gps", "exif_error", "exif_missing_fields", "sharpness",
-                    "brightness", "contrast", "entropy", "dhash", "decode_error")
+                    "edge_sharpness", "brightness", "contrast", "entropy", "dhash", "decode_error")
 
 
 def ensure_measured(conn, config: ProjectConfig, batch_id: str, reader: SourceReader) -> tuple[int, float]:
@@ -186,13 +196,22 @@ def ensure_measured(conn, config: ProjectConfig, batch_id: str, reader: SourceRe
     if not todo:
         return 0, time.perf_counter() - started
     required = list(config.refine.exif.required_fields)
+    from trainset.curation.features import FEATURES_VERSION
+
+    with conn.cursor() as cur:
+        cur.execute("SELECT sha256 FROM image_features WHERE kind = %s AND sha256 = ANY(%s)",
+                    (FEATURES_VERSION, [r["sha256"] for r in todo]))
+        have = {r[0] for r in cur.fetchall()}
     tasks = [(r["image_id"], reader.source(r["location"]), required, config.project.timezone,
-              config.image_spec.max_pixels) for r in todo]
+              config.image_spec.max_pixels, r["sha256"] not in have) for r in todo]
     sha = {r["image_id"]: r["sha256"] for r in todo}
-    rows = []
+    rows, features = [], {}
     # ~5 ms per image: processes pay off only for big batches.
-    for image_id, m in pool_map(_measure_task, tasks, workers=config.refine.workers, min_items_per_worker=100):
+    for image_id, m, vector in pool_map(_measure_task, tasks, workers=config.refine.workers,
+                                        min_items_per_worker=100):
         rows.append((image_id, batch_id, sha[image_id], *(m[c] for c in _MEASURE_COLUMNS)))
+        if vector is not None:
+            features[sha[image_id]] = vector
     cols = ", ".join(_MEASURE_COLUMNS)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in ("batch_id", "sha256", *_MEASURE_COLUMNS))
     with conn.cursor() as cur:
@@ -200,6 +219,10 @@ def ensure_measured(conn, config: ProjectConfig, batch_id: str, reader: SourceRe
                               f"ON CONFLICT (image_id) DO UPDATE SET {updates}, near_duplicate_of = NULL, "
                               "near_duplicate_distance = NULL, verdict = NULL, reason_codes = '{}', "
                               "measured_at = now(), judged_at = NULL", rows)
+        if features:
+            db.execute_batch(cur, "INSERT INTO image_features (sha256, kind, vector) VALUES %s "
+                                  "ON CONFLICT (sha256, kind) DO NOTHING",
+                             [(h, FEATURES_VERSION, v) for h, v in features.items()])
         add_seconds(cur, batch_id, "measure", time.perf_counter() - started)
     conn.commit()
     return len(rows), time.perf_counter() - started
@@ -273,6 +296,57 @@ def check_near_duplicates(conn, batch_id: str, radius: int) -> int:
     return found
 
 
+def check_domain_outliers(conn, config: ProjectConfig, batch_id: str) -> int:
+    """Score the batch's raw images against their group (class, or the whole project): the batch's images plus
+    every image of the group refine kept before (``refined``/later), from the features stored by content hash.
+    Writes ``domain*`` columns of refine_measurements; the suite judges ``domain_score``.  Returns the number
+    above the threshold."""
+    import numpy as np
+
+    from trainset.curation.domain import judge_group
+    from trainset.curation.features import FEATURES_VERSION
+
+    settings = config.curation
+    if not settings.domain_outlier:
+        return 0
+    with conn.cursor() as cur:
+        batch = db.fetch_dicts(cur, """
+            SELECT i.image_id, i.class_name, f.vector FROM refine_batch_items b JOIN images i USING (image_id)
+            JOIN image_features f ON f.sha256 = i.sha256 AND f.kind = %s
+            WHERE b.batch_id = %s AND i.status = 'raw' ORDER BY i.image_id""", (FEATURES_VERSION, batch_id))
+        if not batch:
+            return 0
+        by_class = settings.domain_outlier_scope == "class"
+        groups = sorted({r["class_name"] for r in batch}) if by_class else [None]
+        above = 0
+        for group in groups:
+            members = [r for r in batch if not by_class or r["class_name"] == group]
+            ids = [r["image_id"] for r in members]
+            sql = ("SELECT i.image_id, f.vector FROM images i JOIN image_features f ON f.sha256 = i.sha256 "
+                   "AND f.kind = %s WHERE i.status NOT IN ('raw', 'rejected') AND NOT (i.image_id = ANY(%s))")
+            params: list = [FEATURES_VERSION, ids]
+            if by_class:
+                sql += " AND i.class_name = %s"
+                params.append(group)
+            cur.execute(sql + " ORDER BY i.image_id", params)
+            earlier = cur.fetchall()
+            vectors = np.array([r["vector"] for r in members] + [v for _, v in earlier], np.float64)
+            verdicts = judge_group(vectors, threshold=settings.domain_outlier_threshold,
+                                   min_group=settings.domain_outlier_min_group)
+            judged = len(vectors) >= settings.domain_outlier_min_group
+            rows = []
+            for r, v in zip(members, verdicts[:len(members)], strict=True):
+                # a group too small to have a majority is left unscored (the suite ignores nulls)
+                rows.append((v.domain, v.score if judged else None, v.cluster, group or "(project)",
+                             len(vectors), r["image_id"]))
+                above += v.outlier
+            psycopg2.extras.execute_batch(cur, "UPDATE refine_measurements SET domain = %s, domain_score = %s, "
+                                               "domain_cluster = %s, domain_group = %s, domain_group_size = %s "
+                                               "WHERE image_id = %s", rows)
+    conn.commit()
+    return above
+
+
 def write_pixel_checks(conn, batch_id: str) -> Counter:
     """check_results rows ``sharpness``, ``exposure``, ``information`` and ``near_duplicate``."""
     J = psycopg2.extras.Json
@@ -288,6 +362,9 @@ def write_pixel_checks(conn, batch_id: str) -> Counter:
                 (i, "near_duplicate", m["near_duplicate_distance"],
                  str(m["near_duplicate_of"]) if m["near_duplicate_of"] else None,
                  J({"dhash": m["dhash"], "of": m["near_duplicate_of"]}), batch_id),
+                (i, "domain_outlier", m.get("domain_score"), m.get("domain"),
+                 J({"cluster": m.get("domain_cluster"), "group": m.get("domain_group"),
+                    "group_size": m.get("domain_group_size"), "edge_sharpness": m.get("edge_sharpness")}), batch_id),
             ]
             counts["near_duplicate"] += m["near_duplicate_of"] is not None
         _upsert_checks(cur, rows)
@@ -315,12 +392,16 @@ def record_verdicts(conn, outcome, *, run_id: str, batch_id: str) -> dict:
             JOIN images i ON i.image_id = m.image_id
             WHERE b.batch_id = %s AND i.status = 'raw'""", (batch_id,))
         passed = 0
+        flagged = 0
+        flag_only = FLAG_ONLY if config.curation.domain_outlier_mode == "flag" else ()
         for r in rows:
-            codes = failures.get(r["image_id"], [])
+            all_codes = failures.get(r["image_id"], [])
+            flagged += any(c in flag_only for c in all_codes)  # passes; its failed check row asks for review
+            codes = [c for c in all_codes if c not in flag_only]
             cur.execute("UPDATE refine_measurements SET verdict = %s, reason_codes = %s, judged_at = now() "
                         "WHERE image_id = %s", ("rejected" if codes else "passed", codes, r["image_id"]))
             for check in MEASURED_CHECKS:
-                failed = [c for c in codes if CHECK_OF_REASON.get(c, "spec") == check]
+                failed = [c for c in all_codes if CHECK_OF_REASON.get(c, "spec") == check]
                 cur.execute("UPDATE check_results SET passed = %s, reason_code = %s WHERE image_id = %s "
                             "AND check_name = %s", (not failed, failed[0] if failed else None, r["image_id"], check))
             if not codes:
@@ -336,7 +417,7 @@ def record_verdicts(conn, outcome, *, run_id: str, batch_id: str) -> dict:
                              [("image", str(r["image_id"]), STAGE, code, _detail(code, r), location, batch_id)
                               for code in codes])
         cur.execute("UPDATE batches SET counts = counts || %s WHERE batch_id = %s",
-                    (J({"judged": len(rows), "passed": passed, "reasons": outcome.reason_counts,
+                    (J({"judged": len(rows), "passed": passed, "flagged_for_review": flagged, "reasons": outcome.reason_counts,
                         "docs": str(outcome.docs_path) if outcome.docs_path else None}), batch_id))
         add_seconds(cur, batch_id, "judge", float(getattr(outcome, "seconds", 0.0) or 0.0))
     return {"judged": len(rows), "passed": passed, "rejected": len(rows) - passed}
@@ -349,6 +430,8 @@ def _detail(code: str, r: dict) -> str:
         return f"cannot decode: {r['decode_error']}"
     if code == "blurry":
         return f"sharpness {r['sharpness']:.1f}" if r["sharpness"] is not None else "sharpness not measured"
+    if code == "domain_outlier":
+        return "style domain differs from the rest of its class (curation.domain_outlier_threshold)"
     if code.startswith("exif_missing_"):
         return f"missing EXIF: {', '.join(r['exif_missing_fields'] or []) or 'capture time'}"
     if code.startswith("exif_"):
@@ -711,6 +794,7 @@ def refine_batch(conn, config: ProjectConfig, batch_id: str, *, run_id: str, rea
     ensure_measured(conn, config, batch_id, reader)
     write_header_checks(conn, batch_id)
     check_near_duplicates(conn, batch_id, config.refine.quality.near_duplicate_radius)
+    check_domain_outliers(conn, config, batch_id)
     write_pixel_checks(conn, batch_id)
     judge_batch(conn, config, batch_id, run_id=run_id, docs_dir=docs_dir)
     route_rejects(conn, batch_id, reader, quarantine)

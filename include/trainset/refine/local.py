@@ -39,7 +39,8 @@ def judge_row(image_id: int, m: dict) -> dict:
         "image_id": image_id, "format": m["format"], "width": m["width"], "height": m["height"],
         "pixels": m["pixels"], "decode_error": m["decode_error"], "capture_time_raw": m["capture_time_raw"],
         "capture_time_valid": None if m["capture_time_raw"] is None else m["capture_time"] is not None,
-        "capture_epoch": m["capture_epoch"], "sharpness": m["sharpness"], "brightness": m["brightness"],
+        "capture_epoch": m["capture_epoch"], "sharpness": m["sharpness"],
+        "edge_sharpness": m.get("edge_sharpness"), "domain_score": m.get("domain_score"), "brightness": m["brightness"],
         "contrast": m["contrast"], "entropy": m["entropy"], "near_duplicate_of": m.get("near_duplicate_of"),
         "exif_make_missing": "Make" in missing, "exif_model_missing": "Model" in missing,
         "exif_other_missing": bool(set(missing) - {"Make", "Model"}),
@@ -79,6 +80,7 @@ def refine_files(inputs: list[Path], out_dir: Path, config: ProjectConfig, *, wr
             m["near_duplicate_of"], m["near_duplicate_distance"] = match.image_id, match.distance
         else:
             index.add(i, m["dhash"])
+    _domain_outliers(files, measurements, config)
     df = pd.DataFrame([judge_row(i, m) for i, m in enumerate(measurements)])
     outcome = validate_dataframe(df, refine.SUITE, id_column="image_id",
                                  parameters=refine.suite_parameters(config, now))
@@ -123,10 +125,38 @@ def refine_files(inputs: list[Path], out_dir: Path, config: ProjectConfig, *, wr
         yield record
 
 
+def _domain_outliers(files: list[Path], measurements: list[dict], config: ProjectConfig) -> None:
+    """``domain``/``domain_score`` of each decodable input, judged within its folder (class folders) or among all
+    inputs (``curation.domain_outlier_scope: project``)."""
+    import numpy as np
+
+    from trainset.curation.domain import judge_group
+    from trainset.curation.features import features_file
+
+    settings = config.curation
+    if not settings.domain_outlier:
+        return
+    groups: dict[str, list[tuple[int, list[float]]]] = {}
+    for i, (path, m) in enumerate(zip(files, measurements, strict=True)):
+        if m["decode_error"] is not None:
+            continue
+        r = features_file(path, max_pixels=config.image_spec.max_pixels)
+        if r.vector is not None:
+            key = str(path.parent) if settings.domain_outlier_scope == "class" else ""
+            groups.setdefault(key, []).append((i, r.vector))
+    for members in groups.values():
+        verdicts = judge_group(np.array([v for _, v in members]), threshold=settings.domain_outlier_threshold,
+                               min_group=settings.domain_outlier_min_group)
+        judged = len(members) >= settings.domain_outlier_min_group
+        for (i, _), v in zip(members, verdicts, strict=True):
+            measurements[i]["domain"] = v.domain
+            measurements[i]["domain_score"] = v.score if judged else None
+
+
 def _public(m: dict) -> dict:
     keys = ("format", "width", "height", "bytes", "orientation", "capture_time", "capture_time_raw", "make",
-            "model", "has_gps", "exif_missing_fields", "exif_error", "sharpness", "brightness", "contrast",
-            "entropy", "near_duplicate_distance", "decode_error")
+            "model", "has_gps", "exif_missing_fields", "exif_error", "sharpness", "edge_sharpness", "brightness",
+            "contrast", "entropy", "near_duplicate_distance", "decode_error", "domain", "domain_score")
     out = {k: m.get(k) for k in keys}
     out["dhash"] = f"{m['dhash'] & ((1 << 64) - 1):016x}" if m.get("dhash") is not None else None
     for k in ("sharpness", "brightness", "contrast", "entropy"):

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from trainset.imagefile import sniff_format
+from trainset.refine.edge_sharpness import SHAKE_SIDE, edge_sharpness
 from trainset.refine.exif import ExifInfo, missing_required, read_exif
 
 # Long side of the grayscale image all pixel scores are computed on: fixed, so scores compare across sizes.
@@ -57,6 +58,7 @@ class Measurement:
     exif_error: str | None = None
     exif_missing_fields: list[str] = field(default_factory=list)
     sharpness: float | None = None
+    edge_sharpness: float | None = None  # shake/defocus, relative to the image's own edges (edge_sharpness.py)
     brightness: float | None = None
     contrast: float | None = None
     entropy: float | None = None
@@ -110,10 +112,10 @@ def exposure_scores(gray: np.ndarray) -> tuple[float, float, float]:
     return mean / 255.0, std / 255.0, entropy
 
 
-def working_gray(im: Image.Image, orientation: int) -> np.ndarray:
-    """Grayscale, long side WORK_SIDE (never upscaled), upright; decodes as little as the format allows."""
+def working_gray(im: Image.Image, orientation: int, side: int = WORK_SIDE) -> np.ndarray:
+    """Grayscale, long side ``side`` (never upscaled), upright; decodes as little as the format allows."""
     w, h = im.size
-    scale = min(1.0, WORK_SIDE / max(w, h))
+    scale = min(1.0, side / max(w, h))
     target = (max(1, round(w * scale)), max(1, round(h * scale)))
     if im.format == "JPEG":
         im.draft("L", target)  # decode at 1/2, 1/4 or 1/8 scale, luma only
@@ -131,6 +133,14 @@ def working_gray(im: Image.Image, orientation: int) -> np.ndarray:
     if orientation in _NP_ORIENT:
         gray = np.ascontiguousarray(_NP_ORIENT[orientation](gray))
     return gray
+
+
+def reduce_gray(gray: np.ndarray, side: int = WORK_SIDE) -> np.ndarray:
+    h, w = gray.shape
+    scale = min(1.0, side / max(w, h))
+    if scale >= 1.0:
+        return gray
+    return cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
 
 
 def open_image(data: bytes, fmt: str | None) -> Image.Image:
@@ -163,11 +173,14 @@ def measure_bytes(data: bytes, *, required_fields: list[str], timezone: str = "A
                 m.decode_error = f"{m.pixels} px exceeds {max_pixels}"  # never decode a bomb
                 return m
             try:
-                gray = working_gray(im, m.orientation)
+                # One decode at the edge-sharpness size; the other scores use it reduced to WORK_SIDE.
+                large = working_gray(im, m.orientation, SHAKE_SIDE)
             except Exception as err:  # noqa: BLE001
                 m.decode_error = f"{type(err).__name__}: {err}"[:300]
                 return m
+    gray = reduce_gray(large)
     m.sharpness = sharpness(gray)
+    m.edge_sharpness = edge_sharpness(large)
     m.brightness, m.contrast, m.entropy = exposure_scores(gray)
     m.dhash = dhash(gray)
     return m

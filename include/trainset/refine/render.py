@@ -124,7 +124,8 @@ def render(data: bytes, config: ProjectConfig, detectors=None) -> Rendered:
             t = time.perf_counter()
             anon = config.refine.anonymize
             rgb_im = Image.fromarray(mask(arr, found, mode=anon.mode, margin=anon.margin,
-                                          mosaic_cells=anon.mosaic_cells, fill_rgb=tuple(anon.fill_rgb)))
+                                          mosaic_cells=anon.mosaic_cells, fill_rgb=tuple(anon.fill_rgb),
+                                          noise=anon.mask_noise))
             timings["mask"] = time.perf_counter() - t
         # Report boxes in original (upright, full-resolution) pixels.
         found = [Detection(d.kind, math.floor(d.x * scale), math.floor(d.y * scale), math.ceil(d.w * scale),

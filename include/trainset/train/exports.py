@@ -134,7 +134,9 @@ def write_yolo(out: Path, items: Sequence[DatasetItem], plan: SplitPlan, names: 
 def aihub_label(item: DatasetItem, *, release: str, version: str, split: str) -> dict:
     """The item's 라벨링데이터 JSON in the project's AI Hub-style schema (``include/schemas/aihub_label.schema.json``),
     so the annotate stage's own reader accepts what the release ships."""
-    capture: dict = {}
+    # capture.date is required by the label schema: an unknown day is written as null, never left out (a
+    # release of photos without an EXIF date must still pass the project's own first inspection).
+    capture: dict = {"date": None}
     declared = (item.payload or {}).get("capture") or {}
     if item.capture_time is not None:
         capture = {"date": item.capture_time.date().isoformat(), "time": item.capture_time.strftime("%H:%M:%S")}

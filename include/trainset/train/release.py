@@ -10,6 +10,7 @@ same Airflow run finishing its own release again is a no-op (retries are safe).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -21,6 +22,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
 
 import yaml
 
@@ -209,6 +211,11 @@ def build_release_files(conn, config: ProjectConfig, *, build: dict, plan: Split
     """Write every file of the release under ``out`` (a local staging folder); returns the counts."""
     name, version, formats = build["release_name"], build["version"], build["params"]["formats"]
     class_names = config.class_names
+    # Capture times leave in the project's time zone, the one refine named the files by: a photo shot at
+    # 08:30 KST is 23:30 UTC the day before, and its label's capture date must be the day in its file name.
+    tz = ZoneInfo(config.project.timezone)
+    items = [dataclasses.replace(i, capture_time=i.capture_time.astimezone(tz))
+             if i.capture_time is not None and i.capture_time.tzinfo is not None else i for i in items]
     for item in items:
         plan.counts.setdefault(plan.assignment[item.item_key], {})
     per = {s: Counter() for s in plan.ratios}
@@ -245,6 +252,15 @@ def build_release_files(conn, config: ProjectConfig, *, build: dict, plan: Split
                                 syntax_target=config.annotate.syntax_accuracy_target,
                                 created_at=build["created_at"].isoformat(timespec="seconds"))
     page = datacard.insert_section(page, datacard.labeler_quality_section(conn, out / "datacard"))
+    from trainset.curation.eda import render_eda
+
+    eda = render_eda(conn, out / "datacard", items, read, threshold=config.curation.domain_outlier_threshold)
+    if config.curation.balanced_view:
+        from trainset.curation.balance import build_balanced_view
+        from trainset.curation.eda import balanced_section
+
+        eda += balanced_section(build_balanced_view(conn, out, items, plan, report, read))
+    page = datacard.insert_section(page, eda)
     (out / "datacard" / "index.html").write_text(page, encoding="utf-8")
     return counts
 

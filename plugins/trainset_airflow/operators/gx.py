@@ -170,6 +170,8 @@ class GxValidationOperator(BaseOperator):
                 nulls = f" (+{exp.null_count} null)" if exp.null_count else ""
                 self.log.info("  %s: %s(%s%s) failed for %d rows%s", exp.reason_code, exp.expectation_type,
                               f"{exp.column}, " if exp.column else "", limits, exp.unexpected_count, nulls)
+        if outcome.report_page:
+            self.log.info("report (offline): %s", outcome.report_page.as_uri())
         if outcome.docs_path:
             self.log.info("Data Docs: %s", outcome.docs_path.as_uri())
             if outcome.validation_page:

@@ -13,6 +13,7 @@ from airflow.sdk import BaseOperator, Context
 from airflow.sdk.exceptions import AirflowSkipException
 from trainset import figures
 from trainset.config import get_config
+from trainset.storage import publish_site
 
 from trainset_airflow.assets import inspection_passed
 from trainset_airflow.hooks import RecordsDbHook, s3_client, storage_for
@@ -121,16 +122,9 @@ class InspectionGalleryOperator(BaseOperator):
             work = Path(tempfile.mkdtemp(prefix="trainset-gallery-"))
             try:
                 items = view_items_from_rows(rows, lambda uri, work=work: fetch_uri(uri, client, work))
-                prefix = f"inspection/gallery/{day.isoformat()}"
-                local = reports.local_path(prefix)
-                page = build_gallery(items, local if local is not None else work / "site", config=config,
+                page = build_gallery(items, work / "site", config=config,
                                      title=f"검수 {self.verdict} — {day.isoformat()} ({len(items)} items)")
-                if local is None:  # reports on S3: upload the built site
-                    for path in sorted(p for p in page.parent.rglob("*") if p.is_file()):
-                        reports.put_file(f"{prefix}/{path.relative_to(page.parent)}", path)
-                    pages[day.isoformat()] = reports.child_uri(f"{prefix}/index.html")
-                else:
-                    pages[day.isoformat()] = page.as_uri()
+                pages[day.isoformat()] = publish_site(reports, f"inspection/gallery/{day.isoformat()}", page.parent)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
             self.log.info("gallery of %d %s item(s) for %s: %s", len(rows), self.verdict, day, pages[day.isoformat()])

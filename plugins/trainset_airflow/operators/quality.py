@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from airflow.sdk import Context
 from trainset.config import get_config
 
+from trainset_airflow.hooks import s3_client
 from trainset_airflow.operators.annotate import _AnnotateOperator, _flag, resolve_work_date
 
 
@@ -60,6 +61,26 @@ class QualityScoreOperator(_AnnotateOperator):
                           row["rolling_accuracy"], row["rolling_gt_boxes"])
         self.log.info("GT uploads set aside %d, consensus items %d (%d disputed)", result["gt_scored"],
                       result["consensus_items"], result["consensus_disputed"])
+        return result
+
+
+class QualityGalleryOperator(_AnnotateOperator):
+    """Publish the day's GT vs labeler and replica vs replica overlays (hints beside each image) to
+    ``<reports>/quality/gallery/<day>/index.html``; a day with nothing to compare gets a page saying so."""
+
+    ui_color = "#e7e3f7"
+
+    def execute(self, context: Context) -> dict:
+        from trainset.quality.gallery import build_day_gallery
+
+        config = get_config()
+        day = resolve_work_date(self.work_date, context, config)
+        client = s3_client(config.connections.aws) if config.storage.warehouse.startswith("s3://") else None
+        with self._db(config) as conn:
+            result = build_day_gallery(conn, config, day, self._storage(config, config.storage.reports),
+                                       s3_client=client)
+        self.log.info("quality gallery %s: %d item(s) (%d GT, %d consensus): %s", day, result["items"],
+                      result["gt"], result["consensus"], result["page"])
         return result
 
 

@@ -102,6 +102,7 @@ class BlurCheckOperator(_RefineBatchOperator):
         with _hook(config).connection() as conn:
             measured, _ = refine.ensure_measured(conn, config, self.batch_id, _reader(config))
             near = refine.check_near_duplicates(conn, self.batch_id, config.refine.quality.near_duplicate_radius)
+            refine.check_domain_outliers(conn, config, self.batch_id)
             refine.write_pixel_checks(conn, self.batch_id)
         self.log.info("%s: sharpness/exposure/information recorded (%d newly measured); %d near duplicate(s) "
                       "within %d bits", self.batch_id, measured, near, config.refine.quality.near_duplicate_radius)

@@ -1,0 +1,1 @@
+"""Curation: image features, nearest neighbours, domain outliers (no Airflow)."""
