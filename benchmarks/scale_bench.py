@@ -38,7 +38,7 @@ sys.path[:0] = [str(ROOT / "include"), str(ROOT / "plugins")]
 
 import yaml  # noqa: E402
 from trainset import db, devstack  # noqa: E402
-from trainset_dev.airflow_stack import AirflowStack, drop_database, prepare_metadata_db  # noqa: E402
+from trainset_dev.airflow_stack import AirflowStack, prepare_metadata_db  # noqa: E402
 from trainset_dev.photos import write_drop_zone  # noqa: E402
 
 CLASSES = ["person", "animal", "vehicle", "food", "object"]
@@ -137,7 +137,7 @@ def under_scheduler(admin: str, photos: Path, work: Path, project: Path, workers
         tis = api.task_instances("refine", run_id)
     finally:
         stack.stop()
-        drop_database(admin, meta)
+        db.drop_database(admin, meta)
     conn = db.connect(dsn)
     with conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM images WHERE status IN ('refined', 'rejected')")

@@ -27,8 +27,24 @@ class SlackRequest:
         return str(self.body.get("text", ""))
 
 
+class PeerHandler(BaseHTTPRequestHandler):
+    """The HTTP peers' request handler base: one way to send a reply."""
+
+    def _send(self, code: int, data: bytes, ctype: str):
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
 class LoopbackServer:
     """A socketserver served from a daemon thread: the lifecycle the local peers share."""
+
+    def _serve_http(self, host: str, port: int, handler: type[PeerHandler]) -> None:
+        server = ThreadingHTTPServer((host, port), handler)
+        server.daemon_threads = True
+        self._serve(server)
 
     def _serve(self, server) -> None:
         self.server = server
@@ -59,7 +75,7 @@ class SlackSink(LoopbackServer):
         self._lock = threading.Lock()
         sink = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(PeerHandler):
             def log_message(self, *args):  # keep test output quiet
                 pass
 
@@ -93,16 +109,7 @@ class SlackSink(LoopbackServer):
             def _reply(self, code: int, payload: dict):
                 self._send(code, json.dumps(payload).encode(), "application/json")
 
-            def _send(self, code: int, data: bytes, ctype: str):
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        server = ThreadingHTTPServer((host, port), Handler)
-        server.daemon_threads = True
-        self._serve(server)
+        self._serve_http(host, port, Handler)
 
     @property
     def url(self) -> str:

@@ -21,11 +21,10 @@ import json
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlparse
 
-from trainset.localpeers import LocalS3, LoopbackServer, SlackRequest, SlackSink
+from trainset.localpeers import LocalS3, LoopbackServer, PeerHandler, SlackRequest, SlackSink
 from trainset.mailsink import ReceivedMail, SmtpSink
 
 
@@ -110,7 +109,7 @@ def render_page(entries: list[dict]) -> str:
 
 class MessagesPage(LoopbackServer):
     def __init__(self, log: MessageLog, host: str = "127.0.0.1", port: int = 0):
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(PeerHandler):
             def log_message(self, *args):
                 pass
 
@@ -131,16 +130,7 @@ class MessagesPage(LoopbackServer):
                 else:
                     self._send(404, b"not found", "text/plain")
 
-            def _send(self, code: int, data: bytes, ctype: str):
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        server = ThreadingHTTPServer((host, port), Handler)
-        server.daemon_threads = True
-        self._serve(server)
+        self._serve_http(host, port, Handler)
 
     @property
     def url(self) -> str:

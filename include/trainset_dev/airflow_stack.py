@@ -83,16 +83,6 @@ def prepare_metadata_db(admin_dsn: str, name: str, log_path: Path | None = None)
     return sqlalchemy_url(admin_dsn, name)
 
 
-def drop_database(admin_dsn: str, name: str) -> None:
-    conn = psycopg2.connect(admin_dsn)
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        conn.close()
-
-
 @dataclass
 class Component:
     name: str

@@ -28,8 +28,9 @@ CLASSES = ["person", "animal", "vehicle", "food", "object"]
 
 @pytest.fixture(scope="module")
 def celery_stack(tmp_path_factory, pg_admin_dsn, make_records_db, slack_sink):
+    from trainset import db
     from trainset.localpeers import airflow_connection_env
-    from trainset_dev.airflow_stack import AirflowStack, drop_database, prepare_metadata_db
+    from trainset_dev.airflow_stack import AirflowStack, prepare_metadata_db
     from trainset_dev.photos import write_drop_zone
 
     tmp = tmp_path_factory.mktemp("celery")
@@ -64,7 +65,7 @@ def celery_stack(tmp_path_factory, pg_admin_dsn, make_records_db, slack_sink):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        drop_database(pg_admin_dsn, meta)
+        db.drop_database(pg_admin_dsn, meta)
 
 
 def _partial_batch(dsn: str) -> tuple[str, int, int] | None:

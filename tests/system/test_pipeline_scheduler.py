@@ -28,10 +28,11 @@ STAGE_DAGS = ["collect", "refine", "annotate_intake", "inspection", "train_hando
 
 @pytest.fixture(scope="module")
 def scheduler_stack(tmp_path_factory, pg_admin_dsn, make_records_db, slack_sink, s3_server):
+    from trainset import db
     from trainset.demo import build_drop_zone
     from trainset.localpeers import airflow_connection_env
     from trainset.mailsink import SmtpSink
-    from trainset_dev.airflow_stack import AirflowStack, drop_database, prepare_metadata_db
+    from trainset_dev.airflow_stack import AirflowStack, prepare_metadata_db
 
     tmp = tmp_path_factory.mktemp("system")
     data_root = tmp / "data"
@@ -91,7 +92,7 @@ def scheduler_stack(tmp_path_factory, pg_admin_dsn, make_records_db, slack_sink,
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        drop_database(pg_admin_dsn, meta)
+        db.drop_database(pg_admin_dsn, meta)
 
 
 def _failed_tasks(api, dag_id, run_id) -> list:
