@@ -417,9 +417,12 @@ def demo_summary(conn, *, run_id: str | None = None) -> list[str]:
             already = sum(c.get("already_registered", 0) for c in runs)
             if registered:
                 quarantined = sum(c.get("quarantined_total", 0) for c in runs)
+                # A re-dropped file is a new arrival, registered as an exact duplicate of the first one; "already
+                # registered" is only this same arrival seen by an earlier try (a crash between DB and move).
+                retried = f"; {already} of {seen} files seen were registered by an earlier try" if already else ""
                 lines.append(f"this run: {registered} registered (accepted {sum(c.get('accepted', 0) for c in runs)}, "
-                             f"exact duplicates {sum(c.get('duplicates', 0) for c in runs)}, quarantined "
-                             f"{quarantined}); {already} of {seen} files seen were already registered")
+                             f"exact duplicates of earlier files {sum(c.get('duplicates', 0) for c in runs)}, "
+                             f"quarantined {quarantined}){retried}")
             else:
                 lines.append(f"this run: 0 registered (nothing new: {seen} files seen, {already} already registered)")
         cur.execute("SELECT count(*), count(*) FILTER (WHERE status = 'duplicate') FROM images")
