@@ -8,6 +8,7 @@ Running it again is safe: nothing is registered, sent or transferred twice.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import os
@@ -70,7 +71,10 @@ def _restore_s3(client, snapshot: Path) -> int:
         for bucket_dir in sorted(p for p in snapshot.iterdir() if p.is_dir()):
             client.create_bucket(Bucket=bucket_dir.name)
             for f in sorted(p for p in bucket_dir.rglob("*") if p.is_file()):
-                client.put_object(Bucket=bucket_dir.name, Key=str(f.relative_to(bucket_dir)), Body=f.read_bytes())
+                body = f.read_bytes()
+                # As the transfer wrote it: S3's SHA-256 checksum (what it verifies) and our sha256 metadata.
+                client.put_object(Bucket=bucket_dir.name, Key=str(f.relative_to(bucket_dir)), Body=body,
+                                  ChecksumAlgorithm="SHA256", Metadata={"sha256": hashlib.sha256(body).hexdigest()})
                 count += 1
     return count
 
