@@ -39,8 +39,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, ImageOps
 
-from trainset import db
+from trainset import collect, db
 from trainset.config import ProjectConfig
+from trainset.imagefile import HEADER_BYTES, sniff_format
+from trainset.refine.exif import GPS_IFD
 from trainset.storage import Storage
 
 KINDS = ("file_without_row", "row_without_file", "unmasked_detection", "gps_in_exif", "counted_twice",
@@ -52,8 +54,8 @@ RAW_QUARANTINE_FOLDERS = ("collect/", "refine/")
 MASKED_ENERGY_RATIO = 0.6
 MASKED_MIN_DIFFERENCE = 12.0
 FLAT_ENERGY = 1.5
-GPS_IFD = 0x8825
-_EXT = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "tiff": ".tif", "bmp": ".bmp", "gif": ".gif"}
+# What refine writes and the inspection server and releases hold: the files that could carry an unmasked photo.
+AUDITED_FORMATS = frozenset({"jpeg", "png", "webp"})
 FINAL_EXCLUDED = ("duplicate", "quarantined", "rejected")
 
 
@@ -85,8 +87,8 @@ class AuditResult:
 
 
 def raw_key(row: dict) -> str:
-    """Where collect put an accepted image's original bytes (``trainset.collect._target_key``)."""
-    return f"{row['class_name']}/{row['sha256'][:2]}/{row['sha256']}{_EXT.get(row['format'] or '', '')}"
+    """Where collect put an accepted image's original bytes, for an ``images`` row."""
+    return collect.raw_key(row["class_name"], row["sha256"], row["format"])
 
 
 def _gray(img: Image.Image) -> np.ndarray:
@@ -176,7 +178,7 @@ def has_gps(data: bytes) -> bool:
 
 
 def _is_image(data: bytes) -> bool:
-    return data[:3] == b"\xff\xd8\xff" or data[:8] == b"\x89PNG\r\n\x1a\n" or data[8:12] == b"WEBP"
+    return sniff_format(data[:HEADER_BYTES]) in AUDITED_FORMATS
 
 
 def _list(storages: dict[str, Storage], name: str, result: AuditResult) -> list | None:

@@ -179,15 +179,20 @@ def examine(storage: Storage, entry: Entry, config: ProjectConfig) -> Examined:
     return ex
 
 
-def _target_key(ex: Examined, ext_for: dict[str, str]) -> str:
+_EXT = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "tiff": ".tif", "bmp": ".bmp", "gif": ".gif"}
+
+
+def raw_key(class_name: str, sha256: str, fmt: str | None) -> str:
+    """Where collect puts an accepted image's original bytes in the raw root (the audit finds them by this too)."""
+    return f"{class_name}/{sha256[:2]}/{sha256}{_EXT.get(fmt or '', '')}"
+
+
+def _target_key(ex: Examined) -> str:
     if ex.status == "raw":
-        return f"{ex.class_name}/{ex.sha256[:2]}/{ex.sha256}{ext_for.get(ex.format or '', '')}"
+        return raw_key(ex.class_name, ex.sha256, ex.format)
     # Quarantined bytes keep their (made safe) name, prefixed by the image id so names never collide.
     name = ex.original_name.replace("\\", "_") if ex.entry.name_problem is None else "unreadable-name.bin"
     return f"{STAGE}/{ex.reason}/{ex.image_id}_{name}"
-
-
-_EXT = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "tiff": ".tif", "bmp": ".bmp", "gif": ".gif"}
 
 
 def run_collect(*, conn, config: ProjectConfig, drop_zone: Storage, raw: Storage, quarantine: Storage,
@@ -237,7 +242,7 @@ def run_collect(*, conn, config: ProjectConfig, drop_zone: Storage, raw: Storage
             for ex in examined:
                 if not ex.target_uri:
                     store = raw if ex.status == "raw" else quarantine
-                    ex.target_uri = store.child_uri(_target_key(ex, _EXT))
+                    ex.target_uri = store.child_uri(_target_key(ex))
             _record_locations(cur, examined, batch_id)
             conn.commit()
 
