@@ -52,18 +52,28 @@ def records_dsn(pg_admin_dsn) -> str:
     db.drop_database(pg_admin_dsn, name)
 
 
+def empty_records(conn) -> None:
+    """Truncate every records table (the migrations' bookkeeping stays)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename <> 'schema_migrations'")
+        cur.execute(f"TRUNCATE {cur.fetchone()[0]} RESTART IDENTITY CASCADE")
+    conn.commit()
+
+
+@pytest.fixture(scope="session")
+def truncate_records():
+    """``empty_records`` for module-scoped fixtures that build their own DB state once."""
+    return empty_records
+
+
 @pytest.fixture
 def records(records_dsn):
     """A connection to an empty records DB (every table truncated before the test)."""
     from trainset import db
 
     conn = db.connect(records_dsn)
-    with conn.cursor() as cur:
-        cur.execute("SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables WHERE schemaname = 'public' "
-                    "AND tablename <> 'schema_migrations'")
-        tables = cur.fetchone()[0]
-        cur.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-    conn.commit()
+    empty_records(conn)
     yield conn
     conn.close()
 

@@ -21,16 +21,12 @@ WORK_DATE = dt.date(2026, 3, 31)  # after every seeded capture day
 
 
 @pytest.fixture(scope="module")
-def release(records_dsn, tmp_path_factory):
+def release(records_dsn, tmp_path_factory, truncate_records):
     from trainset import db
 
     tmp = tmp_path_factory.mktemp("roundtrip")
     conn = db.connect(records_dsn)
-    with conn.cursor() as cur:
-        cur.execute("SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables WHERE schemaname = 'public' "
-                    "AND tablename <> 'schema_migrations'")
-        cur.execute(f"TRUNCATE {cur.fetchone()[0]} RESTART IDENTITY CASCADE")
-    conn.commit()
+    truncate_records(conn)
     passed = seed_inspected_items(conn, tmp / "warehouse", {"person": 6, "animal": 5, "vehicle": 5, "food": 3,
                                                             "object": 3}, session_size=2, failed_share=0.1)
     with conn.cursor() as cur:

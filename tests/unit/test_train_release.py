@@ -29,17 +29,13 @@ PER_CLASS = {"person": 14, "animal": 10, "vehicle": 8, "food": 5, "object": 3}
 
 
 @pytest.fixture(scope="module")
-def released(records_dsn, tmp_path_factory):
+def released(records_dsn, tmp_path_factory, truncate_records):
     """One release built once for the module (the DB-state tests come before the ones using ``records``)."""
     from trainset import db
 
     tmp_path = tmp_path_factory.mktemp("release")
     conn = db.connect(records_dsn)
-    with conn.cursor() as cur:
-        cur.execute("SELECT string_agg(quote_ident(tablename), ', ') FROM pg_tables WHERE schemaname = 'public' "
-                    "AND tablename <> 'schema_migrations'")
-        cur.execute(f"TRUNCATE {cur.fetchone()[0]} RESTART IDENTITY CASCADE")
-    conn.commit()
+    truncate_records(conn)
     passed = seed_inspected_items(conn, tmp_path / "warehouse", PER_CLASS, session_size=2, failed_share=0.1,
                                   syntax_failures=1)
     config = get_config()
