@@ -22,7 +22,8 @@ from pathlib import Path
 from trainset import db, devstack
 from trainset.config import load_config
 from trainset.inspection.seed import seed_passed_items
-from trainset.inspection.transfer import InspectionServer, transfer_passed
+from trainset.inspection.server import InspectionServer
+from trainset.inspection.transfer import transfer_passed
 from trainset.localpeers import LocalS3
 
 ROOT = Path(__file__).resolve().parents[1]

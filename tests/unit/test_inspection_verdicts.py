@@ -9,7 +9,8 @@ import pytest
 from trainset.config import load_config
 from trainset.inspection.rework import notify_rework, send_pending, slack_poster
 from trainset.inspection.seed import seed_passed_items
-from trainset.inspection.transfer import InspectionServer, transfer_passed
+from trainset.inspection.server import InspectionServer
+from trainset.inspection.transfer import transfer_passed
 from trainset.inspection.verdicts import ingest_verdicts
 from trainset.storage import LocalStorage, open_storage
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from trainset.config import ProjectConfig
 from trainset.inspection.transfer import fetch_uri
-from trainset.inspection.viewer import build_quality_gallery, quality_comparisons
+from trainset.inspection.comparison import build_quality_gallery, quality_comparisons
 from trainset.quality.service import hint_lines
 from trainset.storage import Storage, publish_site
 
