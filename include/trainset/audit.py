@@ -360,7 +360,8 @@ def run_audit(conn, config: ProjectConfig, storages: dict[str, Storage]) -> Audi
         if len(names) > 1:
             result.add("item_in_two_splits", f"release:{release}", f"image {image_id} is in {sorted(names)}")
     if "training" in listed:
-        from trainset.train.release import ReleaseError, verify_release
+        from trainset.train.release import ReleaseError
+        from trainset.train.verify import verify_release
 
         for name in sorted(release_names):
             try:

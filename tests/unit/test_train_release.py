@@ -18,11 +18,9 @@ from trainset.train.release import (
     ReleaseExists,
     plan_release,
     publish_release,
-    read_manifest,
-    release_check_rows,
     uri_reader,
-    verify_release,
 )
+from trainset.train.verify import read_manifest, release_check_rows, verify_release
 from trainset.train.sample import seed_inspected_items
 
 PER_CLASS = {"person": 14, "animal": 10, "vehicle": 8, "food": 5, "object": 3}

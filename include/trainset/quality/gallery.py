@@ -9,8 +9,8 @@ import tempfile
 from pathlib import Path
 
 from trainset.config import ProjectConfig
-from trainset.inspection.transfer import fetch_uri
 from trainset.inspection.comparison import build_quality_gallery, quality_comparisons
+from trainset.inspection.transfer import fetch_uri
 from trainset.quality.service import hint_lines
 from trainset.storage import Storage, publish_site
 
