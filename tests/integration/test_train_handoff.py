@@ -14,8 +14,8 @@ from trainset.config import DEFAULT_CONFIG_PATH
 from trainset.mailsink import SmtpSink
 from trainset.storage import LocalStorage
 from trainset.train import demo_summary
-from trainset.train.verify import verify_release
 from trainset.train.sample import seed_inspected_items
+from trainset.train.verify import verify_release
 
 DAY = dt.date(2026, 3, 16)
 

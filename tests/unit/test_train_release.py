@@ -20,8 +20,8 @@ from trainset.train.release import (
     publish_release,
     uri_reader,
 )
-from trainset.train.verify import read_manifest, release_check_rows, verify_release
 from trainset.train.sample import seed_inspected_items
+from trainset.train.verify import read_manifest, release_check_rows, verify_release
 
 PER_CLASS = {"person": 14, "animal": 10, "vehicle": 8, "food": 5, "object": 3}
 

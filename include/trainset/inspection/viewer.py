@@ -265,7 +265,7 @@ def failed_items(conn, *, day=None, verdict: str = "fail") -> list[dict]:
     with conn.cursor() as cur:
         return db.fetch_dicts(cur, """
             SELECT x.item_key, x.inspected_on, x.reason_category, x.reason_codes, x.comment, x.inspector,
-                   a.payload, a.worker_id, i.location, coalesce(i.class_name, to_jsonb(a) ->> 'class_name') AS class_name
+                   a.payload, a.worker_id, i.location, coalesce(i.class_name, a.class_name) AS class_name
             FROM inspections x
             JOIN annotations a ON a.annotation_id = x.annotation_id
             LEFT JOIN images i ON i.image_id = a.image_id
