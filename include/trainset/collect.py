@@ -25,6 +25,7 @@ from pathlib import PurePosixPath
 from trainset import db
 from trainset.config import ProjectConfig
 from trainset.imagefile import extension_matches, inspect_image, sha256_stream
+from trainset.step import StepContext, StepResult
 from trainset.storage import Entry, Storage, transfer
 
 log = logging.getLogger(__name__)
@@ -197,44 +198,16 @@ def _target_key(ex: Examined) -> str:
 
 def run_collect(*, conn, config: ProjectConfig, drop_zone: Storage, raw: Storage, quarantine: Storage,
                 run_id: str, prefix: str = "", dry_run: bool = False) -> CollectSummary:
+    """Examine, register and move the drop zone's files (under ``prefix``); a dry run writes and moves nothing."""
     started = time.monotonic()
     batch_id = batch_id_for(run_id)
     summary = CollectSummary(batch_id=batch_id, dry_run=dry_run)
-    manifest_name = config.collect.manifest_name
-    manifest = read_manifest(drop_zone, prefix, manifest_name)
-    entries = [e for e in drop_zone.list(prefix) if PurePosixPath(e.key).name != manifest_name]
-    summary.seen = len(entries)
-    known_classes = set(config.class_names)
-
-    def work(entry: Entry) -> Examined:
-        if entry.name_problem:
-            ex = examine(drop_zone, entry, config)
-            ex.reason, ex.detail = "unreadable_name", f"file name is not usable: {entry.name_problem}"
-            return ex
-        ex = examine(drop_zone, entry, config)
-        ex.class_name, layout_reason, layout_detail = layout_class(entry.key, prefix, manifest)
-        if ex.reason is None:
-            if ex.class_name is None:
-                ex.reason, ex.detail = layout_reason, layout_detail
-            elif ex.class_name not in known_classes:
-                ex.reason, ex.detail = "unknown_class", f"class {ex.class_name!r} is not in the taxonomy"
-        return ex
-
-    with ThreadPoolExecutor(max_workers=config.collect.hash_workers) as pool:
-        examined = list(pool.map(work, entries))
-
+    examined = _examine_drop_zone(drop_zone, prefix, config)
+    summary.seen = len(examined)
     with conn.cursor() as cur:
         _mark_registered(cur, examined, raw, quarantine)
         _mark_duplicates(cur, examined)
-        for ex in examined:
-            if ex.already_registered:
-                continue  # a crash being healed: the row already says what it is
-            if ex.arrival:
-                pass  # a re-drop: set to exact_duplicate by _mark_registered, whatever the bytes examine to
-            elif ex.reason:
-                ex.status = "quarantined"
-            elif ex.duplicate_of is not None or ex.status == "duplicate":
-                ex.status, ex.reason = "duplicate", "exact_duplicate"
+        _settle_status(examined)
         if dry_run:
             conn.rollback()
         else:
@@ -244,35 +217,92 @@ def run_collect(*, conn, config: ProjectConfig, drop_zone: Storage, raw: Storage
                     store = raw if ex.status == "raw" else quarantine
                     ex.target_uri = store.child_uri(_target_key(ex))
             _record_locations(cur, examined, batch_id)
-            conn.commit()
-
-    for ex in examined:
-        if ex.already_registered:
-            summary.already_registered += 1
-        else:
-            summary.registered += 1
-            if ex.status == "raw":
-                summary.accepted += 1
-                summary.per_class[ex.class_name] += 1
-            elif ex.status == "duplicate":
-                summary.duplicates += 1
-            else:
-                summary.quarantined[ex.reason] += 1
-
+            conn.commit()  # rows first: a crash before the move is healed by the next run (_mark_registered)
+    _tally(summary, examined)
     if not dry_run:
-        for ex in examined:
-            store, key = _store_and_key(ex.target_uri, raw, quarantine)
-            if store.exists(key) and store.size(key) == ex.size:
-                drop_zone.delete(ex.entry.key)  # a re-run after a crash: the bytes already arrived
-            else:
-                transfer(drop_zone, ex.entry.key, store, key, remove_source=True)
-            summary.moved += 1
+        summary.moved = _move_files(examined, drop_zone, raw, quarantine)
         with conn.cursor() as cur:
             cur.execute("UPDATE batches SET finished_at = now(), counts = %s WHERE batch_id = %s",
                         (psycopg_json(summary.as_dict()), batch_id))
         conn.commit()
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def collect_step(ctx: StepContext) -> StepResult:
+    """The collect task: scan the drop zone (or ``source_prefix``: a sub-folder, or a whole ``file://``/``s3://``
+    URI to scan instead), register, quarantine, move; the ``raw_images`` event carries the counts (none on a dry
+    run, so refine does not start)."""
+    root, prefix = ctx.config.storage.drop_zone, ctx.arg("source_prefix", "")
+    if "://" in prefix:
+        root, prefix = prefix.rstrip("/"), ""
+    dry_run = ctx.arg("dry_run", False)
+    ctx.log.info("scanning %s%s", root, f" (prefix {prefix})" if prefix else "")
+    summary = run_collect(conn=ctx.conn, config=ctx.config, drop_zone=ctx.storages.open(root), raw=ctx.storages.raw,
+                          quarantine=ctx.storages.quarantine, run_id=ctx.run_id, prefix=prefix, dry_run=dry_run)
+    counts = summary.as_dict()
+    return StepResult(summary=summary.line(), xcom=counts, event_extra=None if dry_run else counts)
+
+
+def _examine_drop_zone(drop_zone: Storage, prefix: str, config: ProjectConfig) -> list[Examined]:
+    """Every file under ``prefix`` (the manifest aside) examined once, in parallel threads (I/O and hashing)."""
+    manifest_name = config.collect.manifest_name
+    manifest = read_manifest(drop_zone, prefix, manifest_name)
+    entries = [e for e in drop_zone.list(prefix) if PurePosixPath(e.key).name != manifest_name]
+    known_classes = set(config.class_names)
+
+    def work(entry: Entry) -> Examined:
+        ex = examine(drop_zone, entry, config)
+        if entry.name_problem:
+            ex.reason, ex.detail = "unreadable_name", f"file name is not usable: {entry.name_problem}"
+            return ex
+        ex.class_name, layout_reason, layout_detail = layout_class(entry.key, prefix, manifest)
+        if ex.reason is None:
+            if ex.class_name is None:
+                ex.reason, ex.detail = layout_reason, layout_detail
+            elif ex.class_name not in known_classes:
+                ex.reason, ex.detail = "unknown_class", f"class {ex.class_name!r} is not in the taxonomy"
+        return ex
+
+    with ThreadPoolExecutor(max_workers=config.collect.hash_workers) as pool:
+        return list(pool.map(work, entries))
+
+
+def _settle_status(examined: list[Examined]) -> None:
+    for ex in examined:
+        if ex.already_registered:
+            continue  # a crash being healed: the row already says what it is
+        if ex.arrival:
+            pass  # a re-drop: set to exact_duplicate by _mark_registered, whatever the bytes examine to
+        elif ex.reason:
+            ex.status = "quarantined"
+        elif ex.duplicate_of is not None or ex.status == "duplicate":
+            ex.status, ex.reason = "duplicate", "exact_duplicate"
+
+
+def _tally(summary: CollectSummary, examined: list[Examined]) -> None:
+    for ex in examined:
+        if ex.already_registered:
+            summary.already_registered += 1
+            continue
+        summary.registered += 1
+        if ex.status == "raw":
+            summary.accepted += 1
+            summary.per_class[ex.class_name] += 1
+        elif ex.status == "duplicate":
+            summary.duplicates += 1
+        else:
+            summary.quarantined[ex.reason] += 1
+
+
+def _move_files(examined: list[Examined], drop_zone: Storage, raw: Storage, quarantine: Storage) -> int:
+    for ex in examined:
+        store, key = _store_and_key(ex.target_uri, raw, quarantine)
+        if store.exists(key) and store.size(key) == ex.size:
+            drop_zone.delete(ex.entry.key)  # a re-run after a crash: the bytes already arrived
+        else:
+            transfer(drop_zone, ex.entry.key, store, key, remove_source=True)
+    return len(examined)
 
 
 def _store_and_key(uri: str, raw: Storage, quarantine: Storage) -> tuple[Storage, str]:
