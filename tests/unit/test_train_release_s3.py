@@ -14,8 +14,8 @@ from trainset.train.release import (
     publish_release,
     uri_reader,
 )
-from trainset.train.sample import seed_inspected_items
 from trainset.train.verify import verify_release
+from trainset_dev.seeds.train import seed_inspected_items
 
 
 def test_nothing_to_release(records):

@@ -9,7 +9,6 @@ import pytest
 import yaml
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from trainset.config import DEFAULT_CONFIG_PATH
-from trainset.inspection.seed import seed_passed_items
 from trainset_airflow.assets import inspection_passed
 from trainset_airflow.operators.inspection import (
     BulkFixOperator,
@@ -19,6 +18,7 @@ from trainset_airflow.operators.inspection import (
     VerdictIngestOperator,
 )
 from trainset_airflow.operators.transfer import ServerTransferOperator
+from trainset_dev.seeds.inspection import seed_passed_items
 
 SPECS = [("TS_person_20260314_000001", "person", "w1"), ("TS_food_20260314_000002", "food", "w2"),
          ("TS_animal_20260314_000003", "animal", "w1")]

@@ -7,8 +7,6 @@ import pytest
 import yaml
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from trainset.config import DEFAULT_CONFIG_PATH
-from trainset.mailsink import SmtpSink
-from trainset.train.sample import seed_inspected_items
 from trainset_airflow.assets import training_dataset
 from trainset_airflow.operators.train import (
     AnnounceReleaseOperator,
@@ -18,6 +16,8 @@ from trainset_airflow.operators.train import (
     PublishReleaseOperator,
     ReleaseSuiteOperator,
 )
+from trainset_dev.peers.mailsink import SmtpSink
+from trainset_dev.seeds.train import seed_inspected_items
 
 
 @pytest.fixture
