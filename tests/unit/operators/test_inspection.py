@@ -6,9 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-import yaml
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-from trainset.config import DEFAULT_CONFIG_PATH
 from trainset_airflow.assets import inspection_passed
 from trainset_airflow.operators.inspection import (
     BulkFixOperator,
@@ -29,11 +27,6 @@ def on_server(project_env, monkeypatch):
     """Seeded first-inspection passes and an inspection server bucket of this test's own."""
     bucket = f"insp-op-{uuid.uuid4().hex[:10]}"
     monkeypatch.setenv("TRAINSET_INSPECTION_URI", f"s3://{bucket}/incoming")
-    data = yaml.safe_load(DEFAULT_CONFIG_PATH.read_text(encoding="utf-8"))
-    data.setdefault("inspection", {}).update({"notice_retry_delay_s": 0.01, "retry_base_delay_s": 0.01})
-    path = project_env.tmp_path / "project.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    monkeypatch.setenv("TRAINSET_CONFIG", str(path))
     seed_passed_items(project_env.records, project_env.data_root, SPECS, workers={"w1": "U0W1", "w2": None})
     return project_env, bucket
 
