@@ -76,18 +76,18 @@ def publish_release_step(ctx: StepContext) -> StepResult:
 
 def release_suite_step(ctx: StepContext) -> StepResult:
     """The ``check_release`` task: the GX suite ``suite_name`` (default ``train_release``) over the published
-    release's files (``ctx.upstream["published"]``); Data Docs under ``docs_dir``.  A failing release is marked
+    release's files (``ctx.upstream["published"]``); Data Docs where the GX tasks put theirs.  A failing release is marked
     ``invalid`` (committed: the mark must outlive the task's failure) and the task fails without retry."""
     import pandas as pd
 
-    from trainset.expectations import validate_dataframe
+    from trainset.expectations import default_docs_dir, validate_dataframe
 
     summary = ctx.upstream.get("published")
     if not summary:
         raise StepSkipped("nothing was published")
     suite = ctx.arg("suite_name") or "train_release"
     df = pd.DataFrame(release_check_rows(ctx.storages.training, summary["release"]))
-    outcome = validate_dataframe(df, suite, id_column="check_id", docs_dir=ctx.arg("docs_dir"),
+    outcome = validate_dataframe(df, suite, id_column="check_id", docs_dir=default_docs_dir(ctx.config),
                                  run_name=f"{summary['release']}__{ctx.run_id}")
     if not outcome.success:
         ctx.log.info("%s", outcome.summary())

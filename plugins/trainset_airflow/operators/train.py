@@ -19,7 +19,6 @@ from trainset.train.handoff import (
 
 from trainset_airflow.assets import training_dataset
 from trainset_airflow.operators.base import TrainsetStepOperator
-from trainset_airflow.operators.gx import default_docs_dir
 from trainset_airflow.runday import run_moment
 
 
@@ -77,11 +76,6 @@ class ReleaseSuiteOperator(TrainsetStepOperator):
         super().__init__(**kwargs)
         self.publish_task_id = publish_task_id
         self.suite_name = suite_name
-
-    def step_context(self, context: Context, config: ProjectConfig, conn) -> StepContext:
-        ctx = super().step_context(context, config, conn)
-        ctx.args = {**ctx.args, "docs_dir": default_docs_dir(config)}  # the GX operator's Data Docs site
-        return ctx
 
 
 class AnnounceReleaseOperator(TrainsetStepOperator):
