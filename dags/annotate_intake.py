@@ -74,16 +74,12 @@ WORK_DATE = "{{ ti.xcom_pull(task_ids='resolve_work_date')['work_date'] }}"
 def annotate_intake():
     @task(multiple_outputs=False)  # one dict; templates read ['work_date'] / ['due_at']
     def resolve_work_date(**context) -> dict:
-        import datetime as dt
-        from zoneinfo import ZoneInfo
-
-        from trainset.annotate.service import due_at
+        from trainset.annotate.workday import work_day_times
         from trainset_airflow.runday import run_day
 
         cfg, params = get_config(), context["params"]
-        day = run_day(context, cfg, params.get("work_date"))
-        due = due_at(cfg, day) if params.get("wait_for_due", True) else dt.datetime.now(ZoneInfo(cfg.project.timezone))
-        return {"work_date": day.isoformat(), "due_at": due.isoformat()}
+        return work_day_times(cfg, run_day(context, cfg, params.get("work_date")),
+                              wait_for_due=params.get("wait_for_due", True))
 
     @task_group(group_id="labeling_distribution")
     def labeling_distribution():
@@ -114,7 +110,7 @@ def annotate_intake():
             task_id="first_inspection",
             sql="SELECT * FROM annotation_rule_rows WHERE work_date = %(day)s ORDER BY row_id",
             sql_params={"day": WORK_DATE}, suite_name=SUITE_NAME, id_column="row_id", parameters=gx_parameters,
-            record_with="trainset.annotate.service.record_first_inspection",
+            record_with="trainset.annotate.first_inspection.record_first_inspection",
             batch_id="annotate_intake__" + WORK_DATE,
         )
         schema >> rules
@@ -126,7 +122,7 @@ def annotate_intake():
         gate = GxValidationOperator(
             task_id="quality_gate", sql=GATING_SQL, sql_params={"day": WORK_DATE}, suite_name=GATING_SUITE,
             id_column="worker_id", parameters=gating_parameters,
-            record_with="trainset.quality.service.record_gating", batch_id="annotate_intake__" + WORK_DATE,
+            record_with="trainset.quality.gating.record_gating", batch_id="annotate_intake__" + WORK_DATE,
         )
         notify = QualityNotifyOperator(task_id="quality_notify", work_date=WORK_DATE, notify="{{ params.notify }}")
         publish = LabelingResultsOperator(task_id="publish_results", work_date=WORK_DATE)

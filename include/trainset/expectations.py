@@ -175,6 +175,12 @@ class SuiteOutcome:
         }
 
 
+def default_docs_dir(config) -> Path | None:
+    """``<reports root>/data_docs`` when the reports root is a local folder (Data Docs are a filesystem site)."""
+    reports = config.storage.reports
+    return Path(reports.removeprefix("file://")) / "data_docs" if reports.startswith("file://") else None
+
+
 def suites_dir() -> Path:
     return Path(os.environ.get(SUITES_DIR_ENV) or SUITES_DIR)
 

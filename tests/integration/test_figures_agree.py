@@ -20,7 +20,7 @@ import openpyxl
 import pytest
 from trainset import db, figures
 from trainset.annotate import demo as annotate_demo
-from trainset.annotate import service
+from trainset.annotate import publish
 from trainset.annotate.model import SYNTAX_REASONS
 from trainset.collect import demo_summary as collect_summary
 from trainset.config import get_config
@@ -128,7 +128,7 @@ def test_every_surface_shows_the_same_figures(demo_day, project_env, run_dag):
     with checks.surface("annotate task-log line"):
         task = "labeling_refinement_validation.publish_results"
         published = runs["annotate_intake"].get_task_instance(task).xcom_pull(task_ids=task)
-        log_line = service.results_line(published)
+        log_line = publish.results_line(published)
         checks.that(f"{truth['inspected']} inspected, {truth['passed']} passed" in log_line, "inspected / passed")
         checks.that(f"{truth['failed']} failed" in log_line, "failed")
         checks.that(f"구문 정확성 {syntax_words}" in log_line, f"구문 정확성 {syntax_words!r} in {log_line!r}")

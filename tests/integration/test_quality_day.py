@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 from PIL import Image
 from trainset import db
+from trainset.annotate.distribute import distribute_day, write_lists
 from trainset.annotate.model import CaptureMeta, LabelItem, LabelObject
 from trainset.annotate.roster import load_roster, sync_roster
-from trainset.annotate.service import _write_lists, distribute_day
 from trainset.config import DEFAULT_CONFIG_PATH, get_config
-from trainset.quality.service import add_reference_gt, plan_quality_assignments
+from trainset.quality.assign import add_reference_gt, plan_quality_assignments
 from trainset.storage import open_storage
 
 DAY0, DAY = dt.date(2026, 3, 13), dt.date(2026, 3, 16)
@@ -113,7 +113,7 @@ def test_quality_demo_day(quality_env, run_dag):
     distribute_day(conn, config, labeling, DAY)
     planned = plan_quality_assignments(conn, config, DAY)
     with conn.cursor() as cur:
-        _write_lists(cur, labeling, config, DAY)
+        write_lists(cur, labeling, config, DAY)
     conn.commit()
     assert planned["gt_assigned"] == 6 and planned["consensus_items"] == 6, planned
     lists = _lists(labeling, DAY)
@@ -198,7 +198,7 @@ def test_quality_demo_day(quality_env, run_dag):
     # The gallery the run published (task quality_gallery): GT vs labeler and replica vs replica overlays, hints
     # beside the image, under the reports root.
     from trainset.inspection.viewer import OTHER_RGB, REFERENCE_RGB, quality_comparisons
-    from trainset.quality.service import hint_lines
+    from trainset.quality.score import hint_lines
 
     bad_gt = next(a["item_key"] for a in gt_anns if a["worker_id"] == "bad")
     hints = hint_lines(conn, DAY)

@@ -8,9 +8,12 @@ Modules:
 - ``uploads``: the labeling storage layout, safe zip extraction and collecting a worker's upload.
 - ``rules``: the first inspection (1차 검수): syntax from the JSON Schemas, then the flattened annotation table
   judged by the Great Expectations suite ``include/expectations/annotation_rules.json``.
-- ``service``: the DB side of each DAG task (distribution, upload check, validation, remedies — the automatic
-  repairs of labels broken by refinement (pre-rename name, resize) and the second inspection —, results, rework
-  queue).
+- the DB side of each DAG task group, one module each, each with its step (``trainset.step``):
+  ``distribute`` (the day's assignment and lists), ``upload_check`` (missing uploads and their messages),
+  ``ingest`` (reading, schema validation, the rule table), ``first_inspection`` (the suite's verdicts),
+  ``remedies`` (the automatic repairs of labels broken by refinement — pre-rename name, resize — and the second
+  inspection), ``publish`` (accepted labels, quarantine, rework queue, the PM's tables); ``workday`` (the day's
+  batch and due time) and ``warehouse`` (the facts of the images labels are about) serve them.
 - ``offline``: the same first inspection on files without the DB (``python -m trainset validate``).
 - ``demo``: simulated labelers for ``make demo``, and ``demo_summary``.
 
