@@ -15,7 +15,6 @@ Modules:
   inspection), ``publish`` (accepted labels, quarantine, rework queue, the PM's tables); ``workday`` (the day's
   batch and due time) and ``warehouse`` (the facts of the images labels are about) serve them.
 - ``offline``: the same first inspection on files without the DB (``python -m trainset validate``).
-- ``demo``: simulated labelers for ``make demo``, and ``demo_summary``.
 
 Labeling storage root (``storage.labeling`` in the project file; a folder or an S3 prefix)::
 
