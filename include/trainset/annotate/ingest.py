@@ -12,7 +12,7 @@ from trainset.annotate.model import LabelItem
 from trainset.annotate.readers import parse_files
 from trainset.annotate.rules import COLUMNS, RuleUnit, flatten, prune_attribute_rows, suite_parameters
 from trainset.annotate.uploads import quarantine_copy, read_upload, upload_prefix, upload_workers
-from trainset.annotate.warehouse import ImageFactsCache
+from trainset.annotate.warehouse import ORIGINAL_STEM_SQL, ImageFactsCache
 from trainset.annotate.workday import STAGE, ensure_batch
 from trainset.config import ProjectConfig
 from trainset.db import execute_batch, fetch_dicts
@@ -110,9 +110,9 @@ def ingest_day(conn, config: ProjectConfig, labeling: Storage, quarantine: Stora
     syntax_by_code: Counter = Counter()
     with conn.cursor() as cur:
         batch_id = ensure_batch(cur, day, run_id)
-        assigned = fetch_dicts(cur, """
+        assigned = fetch_dicts(cur, f"""
             SELECT a.assignment_id, a.worker_id, a.image_id, i.item_key,
-                   regexp_replace(i.original_name, '\\.[^.]*$', '') AS original_stem
+                   {ORIGINAL_STEM_SQL} AS original_stem
             FROM assignments a JOIN images i USING (image_id) WHERE a.work_date = %s""", (day,))
         facts = ImageFactsCache(cur)
         facts.load(r["item_key"] for r in assigned)

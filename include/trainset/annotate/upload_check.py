@@ -9,6 +9,7 @@ from collections.abc import Callable
 from trainset import outbox
 from trainset.annotate.readers import parse_files
 from trainset.annotate.uploads import read_upload, upload_prefix
+from trainset.annotate.warehouse import ORIGINAL_STEM_SQL
 from trainset.config import ProjectConfig
 from trainset.db import fetch_dicts
 from trainset.step import StepContext, StepResult
@@ -27,9 +28,9 @@ def labels_in(labeling: Storage, day: dt.date, worker_id: str, config: ProjectCo
 def check_uploads(conn, config: ProjectConfig, labeling: Storage, day: dt.date) -> dict[str, dict]:
     """Assignments due on ``day`` against what each worker uploaded: {worker: {assigned, uploaded, missing}}."""
     with conn.cursor() as cur:
-        rows = fetch_dicts(cur, """
+        rows = fetch_dicts(cur, f"""
             SELECT a.assignment_id, a.worker_id, i.item_key,
-                   regexp_replace(i.original_name, '\\.[^.]*$', '') AS original_stem, w.name, w.slack_user_id
+                   {ORIGINAL_STEM_SQL} AS original_stem, w.name, w.slack_user_id
             FROM assignments a JOIN images i USING (image_id) JOIN workers w USING (worker_id)
             WHERE a.work_date = %s ORDER BY a.worker_id, i.item_key""", (day,))
         report: dict[str, dict] = {}

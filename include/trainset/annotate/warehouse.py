@@ -14,6 +14,10 @@ SIZE_SQL = """COALESCE((SELECT (c.details->'output'->>'width')::int FROM check_r
                         WHERE c.image_id = i.image_id AND c.check_name = 'anonymize'), i.height) AS height"""
 
 
+# The name an image had before refinement renamed it, without its extension (a label may still use it).
+ORIGINAL_STEM_SQL = "regexp_replace(i.original_name, '\\.[^.]*$', '')"
+
+
 def stem(name: str | None) -> str | None:
     return PurePosixPath(name).stem if name else None
 
@@ -63,7 +67,7 @@ def original_candidates(cur, name_stem: str) -> list[dict]:
     rows = fetch_dicts(cur, f"""
         SELECT image_id, item_key, dataset_name, original_name, {SIZE_SQL}, class_name, location
         FROM images i WHERE dataset_name IS NOT NULL
-          AND (original_name = %s OR regexp_replace(original_name, '\\.[^.]*$', '') = %s)""",
+          AND (original_name = %s OR {ORIGINAL_STEM_SQL} = %s)""",
                        (name_stem, name_stem))
     for r in rows:
         r["width"], r["height"] = real_size(r["location"], (r["width"], r["height"]))
