@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from trainset import db
-from trainset.config import DEFAULT_CONFIG_PATH, get_config
+from trainset.config import get_config
 from trainset.storage import open_storage
 from trainset_dev.demo.annotate import DEFECTS, demo_prepare, demo_summary
 
@@ -71,15 +71,8 @@ def _seed_warehouse(conn, data_root: Path) -> None:
 
 
 @pytest.fixture
-def annotate_env(project_env, monkeypatch):
-    roster = project_env.tmp_path / "roster.yaml"
-    roster.write_text(ROSTER, encoding="utf-8")
-    config_file = project_env.tmp_path / "project.yaml"
-    text = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8").replace("roster_path: include/roster.yaml",
-                                                                   f"roster_path: {roster}")
-    assert str(roster) in text
-    config_file.write_text(text, encoding="utf-8")
-    monkeypatch.setenv("TRAINSET_CONFIG", str(config_file))
+def annotate_env(project_env, project_file):
+    assert str(project_env.tmp_path / "roster.yaml") in project_file(roster=ROSTER).read_text(encoding="utf-8")
     _seed_warehouse(project_env.records, project_env.data_root)
     return project_env
 

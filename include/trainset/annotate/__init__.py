@@ -4,7 +4,8 @@ Modules:
 - ``roster``: the worker roster the PM edits (YAML or CSV) and its sync into ``workers``.
 - ``distribution``: the day's assignment (pure, deterministic, capacity-balanced, schedule-prioritised).
 - ``model`` / ``readers``: the canonical annotation model and readers for the project's AI Hub-style JSON
-  (``include/schemas/aihub_label.schema.json``), AI Hub K-Fashion-style Korean-key JSON, COCO instances, YOLO txt.
+  (``include/schemas/aihub_label.schema.json``), AI Hub K-Fashion-style Korean-key JSON, COCO instances (``coco``),
+  YOLO txt.
 - ``uploads``: the labeling storage layout, safe zip extraction and collecting a worker's upload.
 - ``rules``: the first inspection (1차 검수): syntax from the JSON Schemas, then the flattened annotation table
   judged by the Great Expectations suite ``include/expectations/annotation_rules.json``.

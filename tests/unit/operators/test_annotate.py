@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 
-import numpy as np
 import pytest
-from PIL import Image
 from trainset import db
 from trainset.annotate.model import CaptureMeta, LabelItem, LabelObject, to_project_json
-from trainset.config import DEFAULT_CONFIG_PATH, get_config
+from trainset.config import get_config
 from trainset.storage import open_storage
 from trainset_airflow.assets import first_inspection_passed
 from trainset_airflow.operators.annotate import (
@@ -29,6 +26,7 @@ from trainset_airflow.operators.quality import (
     QualityNotifyOperator,
     QualityScoreOperator,
 )
+from trainset_dev.photos import photo
 
 DAY = "2026-03-16"  # a Monday inside the project period
 ROSTER = """workers:
@@ -38,28 +36,14 @@ ROSTER = """workers:
 W, H = 160, 120
 
 
-def _jpeg(seed: int) -> bytes:
-    rng = np.random.default_rng(seed)
-    im = Image.fromarray((rng.random((H // 8, W // 8, 3)) * 255).astype("uint8")).resize((W, H))
-    buf = io.BytesIO()
-    im.save(buf, "JPEG", quality=85)
-    return buf.getvalue()
-
-
 @pytest.fixture
-def day_env(project_env, monkeypatch):
+def day_env(project_env, project_file):
     """Six refined images in the warehouse and a two-worker roster (one without a Slack id)."""
-    roster = project_env.tmp_path / "roster.yaml"
-    roster.write_text(ROSTER, encoding="utf-8")
-    text = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8").replace("roster_path: include/roster.yaml",
-                                                                   f"roster_path: {roster}")
-    config_file = project_env.tmp_path / "project.yaml"
-    config_file.write_text(text, encoding="utf-8")
-    monkeypatch.setenv("TRAINSET_CONFIG", str(config_file))
+    project_file(roster=ROSTER)
     warehouse = open_storage("file://" + str(project_env.data_root / "warehouse"))
     rows = []
     for n in range(1, 7):
-        data, cls = _jpeg(n), ("person", "vehicle")[n % 2]
+        data, cls = photo(n, (W, H)), ("person", "vehicle")[n % 2]
         name = f"TS_{cls}_20260312_{n:06d}.jpg"
         rows.append((hashlib.sha256(data).hexdigest(), len(data), "jpeg", W, H, f"file:///drop/p{n}.jpg",
                      f"p{n}.jpg", cls, "refine__test", "refined", "refine", warehouse.write_bytes(f"{cls}/{name}", data),
