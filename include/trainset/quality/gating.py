@@ -58,13 +58,10 @@ def judge_gating(conn, config: ProjectConfig, day: dt.date) -> dict[str, bool]:
     return verdicts_from_outcome(conn, outcome, day)
 
 
-def record_gating(conn, outcome, *, run_id: str, batch_id: str) -> dict:
-    """``record_with`` for the GX operator: gate / lift labelers from the suite's verdicts (messages stay
-    pending in ``notifications`` until ``send_pending_gating``)."""
-    from trainset.config import get_config
-
+def record_gating(conn, outcome, *, run_id: str, batch_id: str, config: ProjectConfig) -> dict:
+    """``record_with`` for the GX task (which hands it the run's ``config``): gate / lift labelers from the
+    suite's verdicts (messages stay pending in ``notifications`` until ``send_pending_gating``)."""
     day = dt.date.fromisoformat(batch_id.rsplit("__", 1)[-1])
-    config = get_config()
     return update_gating(conn, config, day, verdicts_from_outcome(conn, outcome, day), None)
 
 
