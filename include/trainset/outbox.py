@@ -88,11 +88,9 @@ def _attempt(row: dict, deliver: Deliver, max_attempts: int, retry_delay_s: floa
             deliver(row)
             return attempt, None, None
         except Exception as err:  # noqa: BLE001 - any failure of the endpoint is recorded; the caller's rule decides
-            # The row keeps the endpoint's own words (what the senders recorded before the outbox); the log adds
-            # the exception's type.
-            error = str(err) or type(err).__name__
-            log.warning("notification %s to %s, attempt %d/%d: %s: %s", row["dedupe_key"], row["recipient"],
-                        attempt, max_attempts, type(err).__name__, err)
+            error = f"{type(err).__name__}: {err}"
+            log.warning("notification %s to %s, attempt %d/%d: %s", row["dedupe_key"], row["recipient"], attempt,
+                        max_attempts, error)
             if attempt == max_attempts:
                 return attempt, error, err
             sleep(retry_delay_s * 2 ** (attempt - 1))
