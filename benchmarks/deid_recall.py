@@ -1,14 +1,14 @@
 """De-identification recall and detector cost on the shared corpus, the configured settings ("after") against the
 previous defaults ("before"), both measured in this one run on this machine.
 
-Sets (``trainset.anonymize_eval.load_corpus_sets``): ``faces`` (../shared/corpus/faces/face), ``plates/eu``
+Sets (``trainset_dev.deid_eval.load_corpus_sets``): ``faces`` (../shared/corpus/faces/face), ``plates/eu``
 (faces/plates/eu), ``plates/us`` and ``plates/br`` (openalpr's benchmark photos).  Every photo is run through
 both configurations one after the other, so load from other processes falls on both alike; the detector cost
 is CPU time of this thread (both models compute on it with ``threads=1``), per corpus photo, and per generated
 1 MP (1155x866) and 12 MP (4000x3000) photo (scikit-image's astronaut portrait enlarged into a frame).
 
 Prints the photos where the configured settings miss something or find something unlisted, a table, and a last
-line that is one JSON object.  Definitions ("masked", "covered", "false") are in ``trainset.anonymize_eval``.
+line that is one JSON object.  Definitions ("masked", "covered", "false") are in ``trainset_dev.deid_eval``.
 
     python benchmarks/deid_recall.py [--corpus DIR] [--set plates/us ...] [--before '{"key": value}']
                                      [--after '{"key": value}'] [--repeats N] [--quiet]
@@ -28,8 +28,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image
-from trainset.anonymize import Detection, Detectors, mask_in_place
-from trainset.anonymize_eval import PREVIOUS_DEFAULTS, load_corpus_sets, load_rgb, score_case
+from trainset.refine.deid import Detection, Detectors, mask_in_place
+from trainset_dev.deid_eval import PREVIOUS_DEFAULTS, load_corpus_sets, load_rgb, score_case
 from trainset.config import get_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ process on one core (OpenCV and the detectors limited to one thread):
 - full refine: the gate plus ``AnonymizeOperator``'s work per image (``render``: decode at the output scale, face
   and plate detection, masking, resize, encode with cleaned EXIF) and the atomic warehouse write;
   ``refine_overhead_vs_detectors`` = full refine time / detectors' own time - 1; ``detectors_ms_before`` is the
-  detectors' time with the pre-issue-11 settings (``trainset.anonymize_eval.PREVIOUS_DEFAULTS``) on the same
+  detectors' time with the pre-issue-11 settings (``trainset_dev.deid_eval.PREVIOUS_DEFAULTS``) on the same
   files in alternating passes, ``detectors_vs_before`` the ratio.
 - cleanvision (when installed): its Imagelab on the 1 MP files, seconds per image, and how often its blurry / dark /
   light / low_information / near-duplicate verdicts agree with ours.
@@ -190,8 +190,8 @@ def main() -> int:
     args = parser.parse_args()
     config = load_config()
     anon = config.refine.anonymize.model_copy(update={"threads": 1})
-    from trainset.anonymize import Detectors
-    from trainset.anonymize_eval import PREVIOUS_DEFAULTS
+    from trainset.refine.deid import Detectors
+    from trainset_dev.deid_eval import PREVIOUS_DEFAULTS
 
     detectors = Detectors(anon)
     # The pre-issue-11 detector settings, timed on the same files in alternating passes (detectors_ms_before).

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from trainset.anonymize import Detection, Detectors, grow_box
+from trainset.refine.deid import Detection, Detectors, grow_box
 
 COVER_MIN = 0.8
 MATCH_MIN = 0.5
@@ -42,6 +42,7 @@ PREVIOUS_DEFAULTS = {
     "plate_precision": "fp16",
     "plate_candidate_min_score": 1.0,
     "mask_noise": 0.0,
+    "face_zoom": 1.0,
 }
 
 _DLIB_BOX = re.compile(r"face_locations\s*==\s*(?:\([a-z,]+\)=)?\((\d+),\s*(\d+),\s*(\d+),\s*(\d+)\)")

@@ -10,15 +10,9 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
-from trainset.anonymize import (
-    Detection,
-    Detectors,
-    PlatedetModel,
-    grow_box,
-    map_box_to_full,
-    mask,
-    reduce_for_detection,
-)
+from trainset.refine.deid import Detection, Detectors, grow_box, mask
+from trainset.refine.deid.boxes import map_box_to_full, reduce_for_detection
+from trainset.refine.deid.plates import PlatedetModel
 from trainset.config import AnonymizeSettings
 
 

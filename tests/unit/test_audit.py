@@ -8,7 +8,7 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-from trainset.anonymize import Detection, mask
+from trainset.refine.deid import Detection, mask
 from trainset.audit import raw_key, run_audit, unmasked_boxes
 from trainset.config import load_config
 from trainset.storage import LocalStorage

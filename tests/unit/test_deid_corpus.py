@@ -2,15 +2,15 @@
 
 Targets from issue 11, per set: >= 97% of plates with >= 80% of their ground-truth area masked on each of
 ``plates/us``, ``plates/br`` and ``plates/eu`` (faces/plates/eu); >= 97% of listed faces; under 0.5 false
-detections per image.  What "masked", "covered" and "false" mean is defined in ``trainset.anonymize_eval``.
+detections per image.  What "masked", "covered" and "false" mean is defined in ``trainset_dev.deid_eval``.
 One detection pass over the corpus serves every assertion (module fixture).
 """
 
 from __future__ import annotations
 
 import pytest
-from trainset.anonymize import Detectors, mask
-from trainset.anonymize_eval import evaluate, load_corpus_sets, load_rgb
+from trainset.refine.deid import Detectors, mask
+from trainset_dev.deid_eval import evaluate, load_corpus_sets, load_rgb
 from trainset.config import get_config
 
 pytestmark = [pytest.mark.corpus, pytest.mark.slow]
