@@ -184,13 +184,19 @@ class AnonymizeSettings(_Model):
         "searched copy's scale (1: no second look)",
     )
     face_zoom_candidate_min_score: float = Field(
-        default=0.3, ge=0, le=1, description="face boxes scored from this count as small-face cues (not masked)"
+        default=0.2, ge=0, le=1, description="face boxes scored from this count as small-face cues (not masked)"
     )
     face_zoom_max_width: int = Field(
         default=24, ge=1, description="a face box at most this wide on the searched copy gets a tile around it"
     )
-    face_zoom_tile: int = Field(default=160, ge=32, description="the tile's side, in searched-copy pixels")
-    face_zoom_max_tiles: int = Field(default=3, ge=0, description="at most this many tiles per photo")
+    face_zoom_min_cues: int = Field(
+        default=3, ge=1, description="the second look runs only where at least this many such small boxes are seen"
+    )
+    face_zoom_tile: int = Field(
+        default=640, ge=32, description="the tile's side, in searched-copy pixels (640: most of the photo; crowds "
+        "spread across it)"
+    )
+    face_zoom_max_tiles: int = Field(default=2, ge=0, description="at most this many tiles per photo")
     plate_min_score: float = Field(default=0.1, ge=0, le=1)
     faces: bool = True
     plates: bool = True

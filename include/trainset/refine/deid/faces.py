@@ -74,15 +74,15 @@ def small_face_tiles(
     finds (below ~14 px on the searched copy it finds few).  Small faces come in crowds: a tile of
     ``face_zoom_tile`` searched-copy pixels is centred on each face box (sure or candidate, score from
     ``face_zoom_candidate_min_score``) at most ``face_zoom_max_width`` wide, best first, one tile per
-    neighbourhood, at most ``face_zoom_max_tiles``.  No small face seen: no tile, no cost."""
-    if settings.face_zoom <= 1 or settings.face_zoom_max_tiles == 0:
+    neighbourhood, at most ``face_zoom_max_tiles``; only where at least ``face_zoom_min_cues`` such boxes are
+    seen (one faint small box is as often a texture as a face).  No crowd seen: no tile, no cost."""
+    small = [box for box in raw if box[2] <= settings.face_zoom_max_width]
+    if settings.face_zoom <= 1 or settings.face_zoom_max_tiles == 0 or len(small) < settings.face_zoom_min_cues:
         return []
     scale_x, scale_y = scales
     half_w, half_h = settings.face_zoom_tile / 2 / scale_x, settings.face_zoom_tile / 2 / scale_y
     tiles: list[tuple[int, int, int, int]] = []
-    for x, y, w, h, _score in sorted(raw, key=lambda b: -b[4]):
-        if w > settings.face_zoom_max_width:
-            continue
+    for x, y, w, h, _score in sorted(small, key=lambda b: -b[4]):
         cx, cy = (x + w / 2) / scale_x, (y + h / 2) / scale_y
         if any(x0 <= cx < x1 and y0 <= cy < y1 for x0, y0, x1, y1 in tiles):
             continue  # this neighbourhood already has its tile
