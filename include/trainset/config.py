@@ -183,6 +183,11 @@ class AnonymizeSettings(_Model):
         description="small-face second look: tiles around small faces are searched enlarged this many times the "
         "searched copy's scale (1: no second look)",
     )
+    face_zoom_min_score: float = Field(
+        default=0.7, ge=0, le=1,
+        description="faces found by the second look are kept from this score (an enlarged search turns up more "
+        "face-like texture: the concert's backs of heads score 0.63)",
+    )
     face_zoom_candidate_min_score: float = Field(
         default=0.2, ge=0, le=1, description="face boxes scored from this count as small-face cues (not masked)"
     )

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
-
 from trainset.refine.deid import Detection, Detectors, grow_box
 
 COVER_MIN = 0.8

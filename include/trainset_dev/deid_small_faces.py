@@ -15,8 +15,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-
 from trainset.refine.deid.faces import SlimefaceModel
+
 from trainset_dev.deid_eval import Case, load_rgb
 
 WIDTHS = (10, 12, 14, 16, 20)

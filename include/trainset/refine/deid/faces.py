@@ -62,7 +62,6 @@ class SlimefaceModel:
         return boxes
 
 
-
 def small_face_tiles(
     raw: list[tuple[float, float, float, float, float]],
     scales: tuple[float, float],
@@ -101,7 +100,7 @@ def zoomed_faces(
     settings: AnonymizeSettings,
 ) -> list[Detection]:
     """Faces found in each tile of the full-resolution ``rgb`` enlarged to ``face_zoom`` times the searched
-    copy's scale, at ``face_min_score``, in full-resolution pixels; a face two tiles share is kept once."""
+    copy's scale, from ``face_zoom_min_score``, in full-resolution pixels; a face two tiles share is kept once."""
     height, width = rgb.shape[:2]
     factor = settings.face_zoom * scales[0]
     detector = f"{model.id}+zoom{settings.face_zoom:g}x"
@@ -112,7 +111,7 @@ def zoomed_faces(
         interpolation = cv2.INTER_LINEAR if factor > 1 else cv2.INTER_AREA
         zoomed = cv2.resize(crop, size, interpolation=interpolation)
         fx, fy = size[0] / crop.shape[1], size[1] / crop.shape[0]
-        for x, y, w, h, score in model(zoomed, settings.face_min_score):
+        for x, y, w, h, score in model(zoomed, settings.face_zoom_min_score):
             box = map_box_to_full(x + x0 * fx, y + y0 * fy, w, h, fx, fy, width, height)
             if box is None:
                 continue

@@ -117,5 +117,3 @@ def to_float32(graph_bytes: bytes) -> bytes:
             if attribute.HasField("t") and attribute.t.data_type == half:
                 attribute.t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(attribute.t).astype(np.float32)))
     return model.SerializeToString()
-
-

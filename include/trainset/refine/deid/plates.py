@@ -102,7 +102,6 @@ class PlatedetModel:
         dtype = np.float16 if elem_type == onnx.TensorProto.FLOAT16 else np.float32
         return model.SerializeToString(), licence, dtype
 
-
     def _quantize(self, float_path: str, int8_path: str) -> None:
         int8.quantize(float_path, int8_path, lambda rgb: self._letterbox(rgb, np.float32)[0])
 
@@ -155,4 +154,3 @@ class PlatedetModel:
         chosen = cv2.dnn.NMSBoxes(boxes_xywh.tolist(), kept_scores.tolist(), float(min_score), float(nms_iou))
         chosen = np.asarray(chosen, dtype=int).reshape(-1)
         return [(*map(float, boxes_xywh[i]), float(kept_scores[i])) for i in chosen]
-
