@@ -30,10 +30,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image
+from trainset.config import get_config
 from trainset.refine.deid import Detection, Detectors, mask_in_place
 from trainset_dev.deid_eval import PREVIOUS_DEFAULTS, case_rgb, load_corpus_sets, score_case
 from trainset_dev.deid_small_faces import small_face_sheets
-from trainset.config import get_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = Path(os.environ.get("TRAINSET_CORPUS", ROOT.parent / "shared" / "corpus"))

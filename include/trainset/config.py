@@ -211,7 +211,7 @@ class AnonymizeSettings(_Model):
         default=0.002, ge=0, le=1,
         description="plate boxes scored from this up to plate_min_score get a zoomed second look (1: none)",
     )
-    plate_verify_max: int = Field(default=6, ge=0, description="at most this many second looks per photo")
+    plate_verify_max: int = Field(default=3, ge=0, description="at most this many second looks per photo")
     plate_verify_context: float = Field(
         default=3.0, ge=1, description="the second look's crop side, in multiples of the candidate's size"
     )

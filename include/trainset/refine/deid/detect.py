@@ -108,7 +108,9 @@ class Detectors:
         raw = model(small, first_min, settings.nms_iou)
         sure = [box for box in raw if box[4] >= settings.plate_min_score]
         found = _to_full("plate", sure, model.id, *scales, width, height)
-        doubtful = sorted((box for box in raw if box[4] < settings.plate_min_score), key=lambda b: -b[4])
+        # A plate is wider than tall (a motorcycle's nearly square): taller boxes are not worth a second look.
+        doubtful = sorted((box for box in raw if box[4] < settings.plate_min_score and box[2] >= box[3]),
+                          key=lambda b: -b[4])
         doubtful = _to_full("plate", doubtful[: settings.plate_verify_max], "", *scales, width, height)
         return found + self._verify_plates(rgb, doubtful, found)
 
