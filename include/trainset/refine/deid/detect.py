@@ -128,8 +128,9 @@ class Detectors:
                 continue  # already masked by a surer box
             cx, cy = cand.x + cand.w / 2, cand.y + cand.h / 2
             side = max(cand.w, 2 * cand.h, 16) * settings.plate_verify_context
-            x0, y0 = max(0, math.floor(cx - side / 2)), max(0, math.floor(cy - side / 2))
-            x1, y1 = min(width, math.ceil(cx + side / 2)), min(height, math.ceil(cy + side / 2))
+            # 4:3, not square: a plate is wide, and the crop's rows above and below it cost as much as any.
+            x0, y0 = max(0, math.floor(cx - side / 2)), max(0, math.floor(cy - side * 3 / 8))
+            x1, y1 = min(width, math.ceil(cx + side / 2)), min(height, math.ceil(cy + side * 3 / 8))
             if x1 - x0 < 8 or y1 - y0 < 8:
                 continue
             long_side = settings.plate_verify_long_side
