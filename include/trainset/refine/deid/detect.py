@@ -131,9 +131,12 @@ class Detectors:
             # 4:3, not square: a plate is wide, and the crop's rows above and below it cost as much as any.
             x0, y0 = max(0, math.floor(cx - side / 2)), max(0, math.floor(cy - side * 3 / 8))
             x1, y1 = min(width, math.ceil(cx + side / 2)), min(height, math.ceil(cy + side * 3 / 8))
-            if x1 - x0 < 8 or y1 - y0 < 8:
-                continue
             long_side = settings.plate_verify_long_side
+            # A crop that would not show the candidate at least 1.25x larger than the whole-photo pass did is the
+            # same look again (a box as wide as half the photo): not worth its cost.
+            closer = (long_side / max(x1 - x0, y1 - y0, 1)) / (settings.plate_input_long_side / max(width, height))
+            if x1 - x0 < 8 or y1 - y0 < 8 or closer < 1.25:
+                continue
             raw = model(rgb[y0:y1, x0:x1], settings.plate_min_score, settings.nms_iou, long_side=long_side)
             for x, y, w, h, score in raw:
                 box = map_box_to_full(x + x0, y + y0, w, h, 1.0, 1.0, width, height)
