@@ -14,7 +14,7 @@ SELECT ls.item_key, ls.inspected_on, ls.inspector, a.annotation_id, a.image_id, 
 FROM latest_server ls
 JOIN LATERAL (
     SELECT * FROM annotations a
-    WHERE a.item_key = ls.item_key AND a.status IN ('passed', 'repaired') AND a.image_id IS NOT NULL
+    WHERE a.item_key = ls.item_key AND a.status = 'passed' AND a.image_id IS NOT NULL
       AND (ls.annotation_id IS NULL OR a.annotation_id = ls.annotation_id)
     ORDER BY a.received_at DESC, a.annotation_id DESC LIMIT 1
 ) a ON true

@@ -320,7 +320,7 @@ def apply_fixes(conn, storage: Storage, prefix: str, rules: list[Rule], config: 
         db.execute_batch(cur, """
             UPDATE annotations a SET payload = v.payload::jsonb, object_count = v.objects::int
             FROM (VALUES %s) AS v(payload, objects, item_key)
-            WHERE a.item_key = v.item_key AND a.status IN ('passed', 'repaired')""", updates)
+            WHERE a.item_key = v.item_key AND a.status = 'passed'""", updates)
     conn.commit()  # the files are rewritten: the payloads that follow them must not roll back with a later error
     result.payloads_updated = len(updates)
     files = {p.key: {"key": p.key, "changes": p.changes, "revalidation": verdicts.get(p.key, [])}
