@@ -16,7 +16,7 @@ Finally ``publish_source_images`` emits ``source_images`` with the run's counts.
 
 from airflow.sdk import Param, dag, task_group
 from trainset.config import get_config
-from trainset.refine.batch import JUDGE_SQL, SUITE
+from trainset.refine.judge import JUDGE_SQL, SUITE, record_verdicts
 from trainset_airflow.assets import raw_images
 from trainset_airflow.defaults import default_args
 from trainset_airflow.operators.gx import GxValidationOperator
@@ -60,7 +60,7 @@ def refine():
         judge = GxValidationOperator(
             task_id="judge_measurements", sql=JUDGE_SQL, sql_params={"batch_id": "{{ task.batch_id }}"},
             suite_name=SUITE, id_column="image_id", parameters=gx_parameters,
-            record_with="trainset.refine.batch.record_verdicts", batch_id=batch_id,
+            record_with=record_verdicts, batch_id=batch_id,
         )
         quarantine = QuarantineRejectsOperator(task_id="quarantine_rejects", batch_id=batch_id)
         store = AnonymizeOperator(task_id="anonymize_and_store", batch_id=batch_id)

@@ -1,12 +1,23 @@
 """The refine stage (정제): measure, judge (GX), de-identify, rename, resize, store in the warehouse.
 
-Modules: ``exif`` (header metadata), ``measure`` (the one-decode measurement gate), ``dedup`` (perceptual-hash
-index), ``render`` (the output image), ``batch`` (the stage over the records DB), ``local`` (the CLI path).
+Modules, in the order a batch goes through them:
+
+- ``plan`` — the images still ``raw`` cut into this run's batches;
+- ``source`` — reading an image's bytes from the storage roots;
+- ``measure`` (with ``exif``, ``edge_sharpness``) — the one-decode measurement of an image, the suite's derived
+  columns included; ``checks`` — a batch measured and its check rows written (``dedup``: the perceptual-hash
+  index; the curation features and the domain-outlier score come from the same pass);
+- ``judge`` — the suite ``refine_measurements`` over the stored columns, verdicts recorded;
+- ``route`` — rejects copied to quarantine;
+- ``naming``, ``render``, ``output`` — passed images named, rendered and written to the warehouse;
+- ``summary`` — a batch's line and a run's counts; ``records`` — the rows every step shares;
+- ``steps`` — one ``step(ctx)`` per DAG task, and ``refine_batch`` (a whole batch in one process);
+- ``local`` — the CLI path over files, without the records DB; ``parallel`` — the process pool.
 """
 
 
 def demo_summary(conn, *, run_id: str | None = None) -> list[str]:
-    """PM-facing lines for ``make demo`` (see ``batch.demo_summary``)."""
-    from trainset.refine.batch import demo_summary as summary
+    """PM-facing lines for ``make demo`` (see ``summary.demo_summary``)."""
+    from trainset.refine.summary import demo_summary as summary
 
     return summary(conn, run_id=run_id)

@@ -84,8 +84,9 @@ class GxValidationOperator(BaseOperator):
         so thresholds come from ``include/project.yaml``.
     :param docs_dir: local folder of the Data Docs site; default ``<reports root>/data_docs``; "" for none.
     :param records_db_conn_id: default ``config.connections.records_db``.
-    :param record_with: dotted path of ``fn(conn, outcome, *, run_id, batch_id) -> dict`` that records the
-        verdicts (stage-specific); its dict is returned under ``recorded``.
+    :param record_with: ``fn(conn, outcome, *, run_id, batch_id) -> dict`` (or its dotted path) that records the
+        verdicts (stage-specific; one that also declares ``config`` gets the project config); its dict is returned
+        under ``recorded``.
     :param batch_id: passed to ``record_with`` (templated).
     """
 
@@ -103,7 +104,7 @@ class GxValidationOperator(BaseOperator):
         parameters: dict | Callable[..., dict] | None = None,
         docs_dir: str | Path | None = None,
         records_db_conn_id: str | None = None,
-        record_with: str | None = None,
+        record_with: str | RecordFn | None = None,
         batch_id: str | None = None,
         sql_params: dict | Sequence | None = None,
         **kwargs,
@@ -139,7 +140,8 @@ class GxValidationOperator(BaseOperator):
     def execute(self, context: Context) -> dict:
         config = get_config()
         try:
-            record_fn = import_record_fn(self.record_with) if self.record_with else None
+            record_fn = self.record_with if callable(self.record_with) else (
+                import_record_fn(self.record_with) if self.record_with else None)
         except (ImportError, ValueError) as err:  # a wrong dotted path does not fix itself on retry
             raise AirflowFailException(f"record_with {self.record_with!r}: {err}") from err
         parameters = self._parameters(config)
@@ -155,11 +157,13 @@ class GxValidationOperator(BaseOperator):
                 # A broken suite stays broken on retry: fail now, loudly.
                 raise AirflowFailException(str(err)) from err
             self._log_outcome(outcome)
-            recorded = record_fn(conn, outcome, run_id=run_id, batch_id=self.batch_id) if record_fn else None
+            # A record function that declares ``config`` gets the run's config (no global lookup in the domain).
+            extra = {"config": config} if record_fn and "config" in inspect.signature(record_fn).parameters else {}
+            recorded = record_fn(conn, outcome, run_id=run_id, batch_id=self.batch_id, **extra) if record_fn else None
         result = outcome.to_dict()
         if recorded is not None:
             result["recorded"] = recorded
-            self.log.info("recorded by %s: %s", self.record_with, recorded)
+            self.log.info("recorded by %s: %s", getattr(self.record_with, "__qualname__", self.record_with), recorded)
         return result
 
     def _log_outcome(self, outcome: SuiteOutcome) -> None:
