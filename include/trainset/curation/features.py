@@ -107,6 +107,15 @@ def _entropy(counts: np.ndarray) -> float:
 
 def classical_vector(rgb: np.ndarray, alpha_share: float = 0.0) -> list[float]:
     """The classical descriptor (``CLASSICAL_NAMES`` order) of an RGB uint8 working image."""
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    colour, codes = _colour_stats(rgb)
+    gradient, mag, lap = _gradient_stats(gray)
+    flatness = _flatness_stats(rgb, gray, codes, mag, lap)
+    return [*colour, *gradient, *flatness[:2], alpha_share, *flatness[2:]]
+
+
+def _colour_stats(rgb: np.ndarray) -> tuple[list[float], np.ndarray]:
+    """Saturation, value, colourfulness, hue entropy and palette size; with the 15-bit colour code per pixel."""
     hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
     sat = hsv[..., 1].astype(np.float32) / 255.0
     val = hsv[..., 2].astype(np.float32) / 255.0
@@ -116,15 +125,19 @@ def classical_vector(rgb: np.ndarray, alpha_share: float = 0.0) -> list[float]:
                      + 0.3 * math.sqrt(float(rg.mean()) ** 2 + float(yb.mean()) ** 2)) / 255.0
     hue_hist = np.bincount((hsv[..., 0].ravel() // 10).astype(np.int64), weights=sat.ravel(), minlength=18)
     hue_entropy = _entropy(hue_hist[:18]) / math.log2(18)
-
     q = rgb >> 3
     codes = (q[..., 0].astype(np.int32) << 10) | (q[..., 1].astype(np.int32) << 5) | q[..., 2]
     colour_counts = np.bincount(codes.ravel(), minlength=1 << 15)
     n = codes.size
     unique_ratio = float(np.count_nonzero(colour_counts)) / n
     top8 = float(np.partition(colour_counts, -8)[-8:].sum()) / n
+    return [float(sat.mean()), float(sat.std()), float(val.mean()), float(val.std()), colourfulness, hue_entropy,
+            unique_ratio, top8], codes
 
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+def _gradient_stats(gray: np.ndarray) -> tuple[list[float], np.ndarray, np.ndarray]:
+    """Edge density, orientation histogram and its entropy, gradient strength and tail, noise floor, grey
+    entropy; with the gradient magnitude and |Laplacian| maps the flatness figures reuse."""
     gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
     mag, ang = cv2.cartToPolar(gx, gy)
@@ -136,14 +149,21 @@ def classical_vector(rgb: np.ndarray, alpha_share: float = 0.0) -> list[float]:
     orient_norm = orient / orient_total if orient_total > 0 else np.full(8, 1 / 8)
     orient_entropy = _entropy(orient) / 3.0 if orient_total > 0 else 1.0
     axis_share = float(orient_norm[0] + orient_norm[4])
-    edges = cv2.Canny(gray, 50, 150)
-    edge_density = float(np.count_nonzero(edges)) / n
+    edge_density = float(np.count_nonzero(cv2.Canny(gray, 50, 150))) / gray.size
     p50, p90 = np.percentile(mag_flat, [50, 90])
     grad_tail = math.log1p(float(p90)) - math.log1p(float(p50))
     lap = np.abs(cv2.Laplacian(gray, cv2.CV_32F, ksize=1))
     smooth = mag < 24.0
     noise_floor = float(np.median(lap[smooth])) if smooth.any() else 0.0
     grey_entropy = _entropy(np.bincount(gray.ravel(), minlength=256)) / 8.0
+    return [edge_density, *(float(x) for x in orient_norm), orient_entropy, axis_share,
+            float(mag_flat.mean()) / 255.0, float(mag_flat.std()) / 255.0, grad_tail, noise_floor,
+            grey_entropy], mag, lap
+
+
+def _flatness_stats(rgb: np.ndarray, gray: np.ndarray, codes: np.ndarray, mag: np.ndarray,
+                    lap: np.ndarray) -> list[float]:
+    """Share of exactly / nearly flat pixels, then the photographic figures on the content only."""
     # exactly flat: the 3x3 neighbourhood has a single value in every channel
     local_range = (cv2.dilate(rgb, np.ones((3, 3), np.uint8)).astype(np.int16)
                    - cv2.erode(rgb, np.ones((3, 3), np.uint8))).max(axis=2)
@@ -153,22 +173,12 @@ def classical_vector(rgb: np.ndarray, alpha_share: float = 0.0) -> list[float]:
     # subject on a black background is still photographic where there is something to see.
     content = local_range > 0
     n_content = int(np.count_nonzero(content))
-    if n_content >= 32:
-        content_unique = float(np.unique(codes[content]).size) / n_content
-        smooth_content = content & smooth
-        content_noise = float(lap[smooth_content].mean()) if smooth_content.any() else 0.0
-        content_entropy = _entropy(np.bincount(gray[content], minlength=256)) / 8.0
-        content_flat = float((local_range[content] <= 3).mean())
-    else:
-        content_unique, content_noise, content_entropy, content_flat = 0.0, 0.0, 0.0, 1.0
-    return [
-        float(sat.mean()), float(sat.std()), float(val.mean()), float(val.std()), colourfulness, hue_entropy,
-        unique_ratio, top8,
-        edge_density, *(float(x) for x in orient_norm), orient_entropy, axis_share,
-        float(mag_flat.mean()) / 255.0, float(mag_flat.std()) / 255.0, grad_tail, noise_floor, grey_entropy,
-        flat_exact, flat_near, alpha_share,
-        content_unique, content_noise, content_entropy, content_flat,
-    ]
+    if n_content < 32:
+        return [flat_exact, flat_near, 0.0, 0.0, 0.0, 1.0]
+    smooth_content = content & (mag < 24.0)
+    return [flat_exact, flat_near, float(np.unique(codes[content]).size) / n_content,
+            float(lap[smooth_content].mean()) if smooth_content.any() else 0.0,
+            _entropy(np.bincount(gray[content], minlength=256)) / 8.0, float((local_range[content] <= 3).mean())]
 
 
 def classical_features(im: Image.Image, orientation: int | None = None) -> list[float]:
