@@ -2,7 +2,8 @@
 
 One batch (a mapped task instance) goes through: ``ExifCheckOperator`` (header: EXIF and image spec) →
 ``BlurCheckOperator`` (pixels: sharpness, exposure, information, near duplicates) → the GX suite
-(``GxValidationOperator`` over ``trainset.refine.judge.JUDGE_SQL`` with ``record_with=judge.record_verdicts``) →
+(``GxValidationOperator`` over ``trainset.refine.judge.JUDGE_SQL``, ``parameters=judge.suite_parameters``,
+``record_with=judge.record_verdicts``) →
 ``QuarantineRejectsOperator`` → ``AnonymizeOperator`` (de-identify, upright, clean EXIF, rename, resize, write to
 the warehouse).  The two check operators share one measurement pass per batch (cached in ``refine_measurements``
 per image and content hash): whichever runs first decodes, and each writes its own ``check_results`` rows.
@@ -12,18 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from trainset.config import ProjectConfig, get_config
 from trainset.refine import steps
-from trainset.refine.judge import suite_parameters
 
 from trainset_airflow.assets import source_images
 from trainset_airflow.operators.base import TrainsetStepOperator
-
-
-def gx_parameters(config: ProjectConfig | None = None, **_template_context) -> dict:
-    """The suite's thresholds from the project file at run time (Airflow calls templated callables with the
-    context; the GX operator calls it with the config)."""
-    return suite_parameters(config if isinstance(config, ProjectConfig) else get_config())
 
 
 class PlanRefineBatchesOperator(TrainsetStepOperator):

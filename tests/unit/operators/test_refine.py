@@ -9,7 +9,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from PIL import Image
 from trainset.config import get_config
-from trainset.refine.judge import JUDGE_SQL, SUITE, record_verdicts
+from trainset.refine.judge import JUDGE_SQL, SUITE, record_verdicts, suite_parameters
 from trainset_airflow.assets import source_images
 from trainset_airflow.operators.collect import DropZoneCollectOperator
 from trainset_airflow.operators.gx import GxValidationOperator
@@ -20,7 +20,6 @@ from trainset_airflow.operators.refine import (
     PlanRefineBatchesOperator,
     PublishSourceImagesOperator,
     QuarantineRejectsOperator,
-    gx_parameters,
 )
 from trainset_dev.photos import write_drop_zone
 
@@ -57,7 +56,7 @@ def test_one_batch_through_every_refine_task(project_env, raw_images, task_conte
     blur = BlurCheckOperator(task_id="blur_check", batch_id=batch_id).execute(context)
     assert blur == {"measured": 0, "near_duplicates": 1}, "the exif task measured; blur reuses the rows"
     judged = GxValidationOperator(task_id="judge_measurements", sql=JUDGE_SQL, sql_params={"batch_id": batch_id},
-                                  suite_name=SUITE, id_column="image_id", parameters=gx_parameters,
+                                  suite_name=SUITE, id_column="image_id", parameters=suite_parameters,
                                   record_with=record_verdicts, batch_id=batch_id, docs_dir="").execute(context)
     assert judged["recorded"] == {"judged": 4, "passed": 3, "rejected": 1}
     copied = QuarantineRejectsOperator(task_id="quarantine_rejects", batch_id=batch_id).execute(context)
