@@ -50,7 +50,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 install: $(STAMP)
 
 setup: install
-	@$(PY) -m trainset dev up --pgdata $(PGDATA) --database $(AIRFLOW_DB) --records-db $(RECORDS_DB)
+	@$(PY) -m trainset_dev dev up --pgdata $(PGDATA) --database $(AIRFLOW_DB) --records-db $(RECORDS_DB)
 	@$(VENV)/bin/airflow db migrate > $(LOCAL)/airflow-db-migrate.log 2>&1 \
 		|| { tail -40 $(LOCAL)/airflow-db-migrate.log; exit 1; }
 	@echo "airflow: metadata DB $(AIRFLOW_DB) migrated"
@@ -72,12 +72,12 @@ up: setup
 
 down:
 	@scripts/airflow_down.sh
-	@test ! -x $(PY) || $(PY) -m trainset dev down --pgdata $(PGDATA)
+	@test ! -x $(PY) || $(PY) -m trainset_dev dev down --pgdata $(PGDATA)
 
 release-postgres:
 	@up=0; for f in $(LOCAL)/run/*.pid; do [[ -f "$$f" ]] && kill -0 "$$(cat "$$f")" 2>/dev/null && up=1; done; \
 	if [[ $$up = 1 ]]; then echo "postgres: left running for the stack of make up (make down stops it)"; \
-	else $(PY) -m trainset dev down --pgdata $(PGDATA); fi
+	else $(PY) -m trainset_dev dev down --pgdata $(PGDATA); fi
 
 clean: down
 	rm -rf $(LOCAL)

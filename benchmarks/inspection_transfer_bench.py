@@ -19,11 +19,12 @@ import time
 import uuid
 from pathlib import Path
 
-from trainset import db, devstack
+from trainset import db
 from trainset.config import load_config
-from trainset.inspection.seed import seed_passed_items
 from trainset.inspection.transfer import InspectionServer, transfer_passed
-from trainset.localpeers import LocalS3
+from trainset_dev import devstack
+from trainset_dev.peers.localpeers import LocalS3
+from trainset_dev.seeds.inspection import seed_passed_items
 
 ROOT = Path(__file__).resolve().parents[1]
 

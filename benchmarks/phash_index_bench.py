@@ -23,9 +23,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "include"))
 
-from trainset import db, devstack  # noqa: E402
+from trainset import db  # noqa: E402
 from trainset.refine import dedup  # noqa: E402
 from trainset.refine.measure import hamming  # noqa: E402
+from trainset_dev import devstack  # noqa: E402
 
 SCAN_SQL = """
 SELECT p.image_id, bit_count((p.phash # %(h)s)::bit(64)) AS distance FROM image_phash p

@@ -1,5 +1,5 @@
 """Labeling quality control on real boxes: simulated labelers with known error rates on the corpus plates
-(``plates/us``, ``plates/br``, ``faces/plates/eu``); how the simulation works is in ``trainset.quality.evaluation``.
+(``plates/us``, ``plates/br``, ``faces/plates/eu``); how the simulation works is in ``trainset_dev.quality_eval``.
 
 1. **Scores**: labelers with different error rates label every GT photo ``--rounds`` times; their accuracy,
    precision, recall and conflict rates are compared with the injected errors (realized and nominal).
@@ -30,10 +30,10 @@ from collections import Counter
 from pathlib import Path
 
 from trainset.config import get_config
-from trainset.quality.evaluation import ErrorRates, Injected, expected_scores, load_plate_gt, nominal_scores, simulate
 from trainset.quality.files import crop_loader
 from trainset.quality.hints import label_hints
 from trainset.quality.scoring import compare_item, summarize
+from trainset_dev.quality_eval import ErrorRates, Injected, expected_scores, load_plate_gt, nominal_scores, simulate
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = Path(os.environ.get("TRAINSET_CORPUS", ROOT.parent / "shared" / "corpus"))

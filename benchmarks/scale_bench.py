@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "include"), str(ROOT / "plugins")]
 
 import yaml  # noqa: E402
-from trainset import db, devstack  # noqa: E402
+from trainset import db  # noqa: E402
+from trainset_dev import devstack  # noqa: E402
 from trainset_dev.airflow_stack import AirflowStack, prepare_metadata_db  # noqa: E402
 from trainset_dev.photos import write_drop_zone  # noqa: E402
 

@@ -57,11 +57,12 @@ def bench_split(n: int) -> dict:
 
 
 def bench_release(n: int) -> dict:
-    from trainset import db, devstack
+    from trainset import db
     from trainset.config import get_config
     from trainset.storage import LocalStorage
     from trainset.train.release import plan_release, publish_release, uri_reader
-    from trainset.train.sample import seed_inspected_items
+    from trainset_dev import devstack
+    from trainset_dev.seeds.train import seed_inspected_items
 
     pgdata = Path(os.environ.get("TRAINSET_PGDATA", ".local/pgdata"))
     admin = devstack.admin_dsn(pgdata)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make up`: the whole local stack, bound to 127.0.0.1, each part its own process (as in production):
-#   peers         S3 (moto), Slack and SMTP sinks and the messages page   (python -m trainset dev peers)
+#   peers         S3 (moto), Slack and SMTP sinks and the messages page   (python -m trainset_dev dev peers)
 #   api-server    UI + REST API + execution API                          (airflow api-server)
 #   scheduler     with the executor's workers                            (airflow scheduler)
 #   dag-processor / triggerer
@@ -56,7 +56,7 @@ echo "starting the local stack (executor $AIRFLOW__CORE__EXECUTOR, parallelism $
 PEERS_STATE="$LOCAL/peers"
 mkdir -p "$PEERS_STATE"
 alive peers || rm -f "$PEERS_STATE/peers.json" "$PEERS_STATE/connections.env"  # left by a killed run
-start peers "$(command -v python)" -m trainset dev peers --state "$PEERS_STATE" \
+start peers "$(command -v python)" -m trainset_dev dev peers --state "$PEERS_STATE" \
   --s3-port "${PEERS_S3_PORT:-9010}" --slack-port "${PEERS_SLACK_PORT:-9011}" \
   --smtp-port "${PEERS_SMTP_PORT:-9025}" --page-port "${PEERS_PAGE_PORT:-9012}"
 for _ in $(seq 1 60); do

@@ -9,7 +9,6 @@ Running it again is safe: nothing is registered, sent or transferred twice.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 import sys
@@ -22,34 +21,14 @@ os.environ.setdefault("TRAINSET_TASK_RETRIES", "0")  # a demo failure should sho
 
 from trainset import db  # noqa: E402
 from trainset.config import get_config  # noqa: E402
-from trainset.demo import build_drop_zone  # noqa: E402
-from trainset.localpeers import LocalS3, SlackSink, airflow_connection_env  # noqa: E402
-from trainset.mailsink import SmtpSink  # noqa: E402
-from trainset.peerserver import MessageLog  # noqa: E402
+from trainset_dev.demo import STAGES, call  # noqa: E402
+from trainset_dev.demo.dropzone import build_drop_zone  # noqa: E402
+from trainset_dev.peers.localpeers import LocalS3, SlackSink, airflow_connection_env  # noqa: E402
+from trainset_dev.peers.mailsink import SmtpSink  # noqa: E402
+from trainset_dev.peers.peerserver import MessageLog  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dag_test_logs import task_log_files  # noqa: E402
-
-# Each stage: its DAG, an optional preparation step (simulated people), and the summary lines it adds.
-# "module:function" strings keep this list readable and import each stage only when it runs.
-STAGES = [
-    {"dag_id": "collect", "title": "1. collect", "summary": "trainset.collect:demo_summary"},
-    {"dag_id": "refine", "title": "2. refine (정제)", "summary": "trainset.refine:demo_summary"},
-    {"dag_id": "annotate_intake", "title": "3. annotate_intake (가공)", "before": "trainset.annotate.demo:demo_prepare",
-     "conf": {"work_date": "2026-03-16"}, "summary": "trainset.annotate.demo:demo_summary"},
-    {"dag_id": "inspection", "title": "4a. inspection (검수): transfer to the inspection server",
-     "summary": "trainset.inspection.demo:transfer_summary"},
-    {"dag_id": "inspection", "title": "4b. inspection (검수): verdicts back, rework notices",
-     "before": "trainset.inspection.demo:demo_prepare", "summary": "trainset.inspection.demo:demo_summary"},
-    {"dag_id": "train_handoff", "title": "5. train_handoff (학습)", "summary": "trainset.train:demo_summary"},
-    {"dag_id": "daily_report", "title": "PM daily report", "conf": {"day": "2026-03-17"},
-     "summary": "trainset.reports:demo_summary"},
-]
-
-
-def _call(path: str, *args, **kwargs):
-    module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)(*args, **kwargs)
 
 
 def _stack_scheduler_pid() -> int | None:
@@ -135,7 +114,7 @@ def main() -> int:
     try:
         for stage in STAGES:
             if "before" in stage:
-                _call(stage["before"], conn=conn, config=config)
+                call(stage["before"], conn=conn, config=config)
                 conn.commit()
             # A fresh parse per run: in-process, rendering templates overwrites operator attributes.
             dag = DagBag(dag_folder=bag.get_dag(stage["dag_id"]).fileloc).get_dag(stage["dag_id"])
@@ -152,7 +131,7 @@ def main() -> int:
         for stage, run in results:
             print(f"\n{stage['title']}  [dag {stage['dag_id']}: {run.state}, run {run.run_id}]")
             # Each stage says what this run did, then the records DB's totals, each labelled as such.
-            for line in _call(stage["summary"], conn, run_id=run.run_id):
+            for line in call(stage["summary"], conn, run_id=run.run_id):
                 print(f"   {line}")
         print("\n   note: the demo's S3 server (moto, on 127.0.0.1) keeps objects in memory; the demo saves them to")
         print(f"   {s3_snapshot} when it ends and puts them back when it starts, so a rerun meets the same server.")

@@ -30,7 +30,7 @@ def corpus() -> Path:
 
 @pytest.fixture(scope="session")
 def pg_admin_dsn() -> str:
-    from trainset import devstack
+    from trainset_dev import devstack
 
     pgdata = Path(os.environ.get("TRAINSET_PGDATA") or ROOT / ".local" / "pgdata")
     devstack.start_postgres(pgdata)
@@ -80,7 +80,7 @@ def records(records_dsn):
 
 @pytest.fixture(scope="session")
 def slack_sink():
-    from trainset.localpeers import SlackSink
+    from trainset_dev.peers.localpeers import SlackSink
 
     with SlackSink() as sink:
         yield sink
@@ -88,7 +88,7 @@ def slack_sink():
 
 @pytest.fixture(scope="session")
 def s3_server():
-    from trainset.localpeers import LocalS3
+    from trainset_dev.peers.localpeers import LocalS3
 
     server = LocalS3().start()
     yield server
@@ -102,7 +102,7 @@ def project_env(monkeypatch, tmp_path, records, records_dsn, slack_sink, s3_serv
     import json
     from urllib.parse import parse_qs, urlparse
 
-    from trainset.localpeers import airflow_connection_env
+    from trainset_dev.peers.localpeers import airflow_connection_env
 
     slack_sink.clear()
     slack_sink.fail_next(0)

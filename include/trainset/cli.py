@@ -10,8 +10,6 @@ import sys
 # Each module defines ``register(subparsers)``; the parser it adds sets ``func(args) -> int``.
 COMMAND_MODULES = (
     "trainset.commands.db",
-    "trainset.commands.dev",
-    "trainset.commands.demo",
     "trainset.commands.validate",
     "trainset.commands.show",
     "trainset.commands.json_dump",
@@ -25,17 +23,19 @@ COMMAND_MODULES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m trainset", description=__doc__)
+def build_parser(modules: tuple[str, ...] = COMMAND_MODULES, *, prog: str = "python -m trainset",
+                 description: str | None = __doc__) -> argparse.ArgumentParser:
+    """The parser of the commands in ``modules`` (another command line can build its parser from its own)."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at DEBUG level")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in COMMAND_MODULES:
+    for name in modules:
         importlib.import_module(name).register(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    args = (parser or build_parser()).parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     return int(args.func(args) or 0)

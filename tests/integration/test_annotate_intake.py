@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 from PIL import Image
 from trainset import db
-from trainset.annotate.demo import DEFECTS, demo_prepare, demo_summary
 from trainset.config import DEFAULT_CONFIG_PATH, get_config
 from trainset.storage import open_storage
+from trainset_dev.demo.annotate import DEFECTS, demo_prepare, demo_summary
 
 DAY = dt.date(2026, 3, 16)  # a Monday inside the project period
 CLASSES = ("person", "animal", "vehicle", "food", "object")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from trainset import db
-from trainset.demo import build_drop_zone
+from trainset_dev.demo.dropzone import build_drop_zone
 
 
 def _images(conn) -> list[dict]:
@@ -184,7 +184,7 @@ def test_collect_real_world_corpus(project_env, run_dag, corpus):
 
 def test_collect_from_an_s3_prefix(project_env, run_dag, monkeypatch):
     """The drop zone on S3 (moto's server on loopback, reached through the aws_default connection)."""
-    from trainset.demo import build_files
+    from trainset_dev.demo.dropzone import build_files
 
     client = project_env.s3.client()
     client.create_bucket(Bucket="drop-zone-test")

@@ -19,16 +19,16 @@ from pathlib import Path
 import openpyxl
 import pytest
 from trainset import db, figures
-from trainset.annotate import demo as annotate_demo
 from trainset.annotate import service
 from trainset.annotate.model import SYNTAX_REASONS
-from trainset.collect import demo_summary as collect_summary
 from trainset.config import get_config
-from trainset.demo import build_drop_zone
-from trainset.inspection import demo as inspection_demo
-from trainset.mailsink import SmtpSink
-from trainset.reports import demo_summary as report_summary
-from trainset.train import demo_summary as train_summary
+from trainset_dev.demo import annotate as annotate_demo
+from trainset_dev.demo import inspection as inspection_demo
+from trainset_dev.demo.collect import demo_summary as collect_summary
+from trainset_dev.demo.dropzone import build_drop_zone
+from trainset_dev.demo.reports import demo_summary as report_summary
+from trainset_dev.demo.train import demo_summary as train_summary
+from trainset_dev.peers.mailsink import SmtpSink
 
 WORK_DATE = dt.date(2026, 3, 16)   # the demo's labeling day
 REPORT_DAY = dt.date(2026, 3, 17)  # the demo's verdict day and daily report

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 from trainset.config import DEFAULT_CONFIG_PATH, load_config
-from trainset.inspection.demo import demo_summary, simulate_inspector
-from trainset.inspection.seed import seed_passed_items
+from trainset_dev.demo.inspection import demo_summary, simulate_inspector
+from trainset_dev.seeds.inspection import seed_passed_items
 
 SPECS = [(f"TS_{cls}_20260314_{n:06d}", cls, worker) for n, (cls, worker) in enumerate(
     [("person", "w1"), ("person", "w1"), ("animal", "w1"), ("animal", "w2"), ("vehicle", "w2"), ("vehicle", "w2"),

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from trainset import db
 from trainset.config import get_config
-from trainset.demo import build_drop_zone
+from trainset_dev.demo.dropzone import build_drop_zone
 
 
 def _tree(root: Path) -> dict[str, tuple[str, int]]:

@@ -13,7 +13,7 @@ import yaml
 from PIL import Image
 from trainset import db
 from trainset.config import DEFAULT_CONFIG_PATH, load_config
-from trainset.demo import build_drop_zone
+from trainset_dev.demo.dropzone import build_drop_zone
 
 LONG_SIDE = 400  # smaller than the demo photos (512 px), so every output is really resized
 
@@ -117,7 +117,7 @@ def test_refine_demo(project_env, refine_config, run_dag):
     assert rotated["status"] == "refined"
     with Image.open(rotated["location"].removeprefix("file://")) as im:
         out = np.asarray(im.convert("L").resize((112, 112)), dtype=np.float32)
-    from trainset.demo import build_files
+    from trainset_dev.demo.dropzone import build_files
 
     src = dict((f.key, data) for f, data in build_files())["person/astronaut.jpg"]
     ref = Image.open(io.BytesIO(src)).crop((64, 0, 512, 448)).convert("L").resize((112, 112))
@@ -140,7 +140,7 @@ def test_refine_demo(project_env, refine_config, run_dag):
     assert docs.is_file()
 
     assert run.get_task_instance("publish_source_images").state == "success"
-    from trainset.refine import demo_summary
+    from trainset_dev.demo.refine import demo_summary
 
     lines = demo_summary(conn)
     assert lines[0].startswith("refine (정제): warehouse (all time) ") and f"person {sum(r['class_name'] == 'person' for r in refined)}" in lines[0]

@@ -11,11 +11,11 @@ import openpyxl
 import pytest
 import yaml
 from trainset.config import DEFAULT_CONFIG_PATH
-from trainset.mailsink import SmtpSink
 from trainset.storage import LocalStorage
-from trainset.train import demo_summary
 from trainset.train.release import verify_release
-from trainset.train.sample import seed_inspected_items
+from trainset_dev.demo.train import demo_summary
+from trainset_dev.peers.mailsink import SmtpSink
+from trainset_dev.seeds.train import seed_inspected_items
 
 DAY = dt.date(2026, 3, 16)
 

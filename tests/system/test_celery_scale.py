@@ -29,8 +29,8 @@ CLASSES = ["person", "animal", "vehicle", "food", "object"]
 @pytest.fixture(scope="module")
 def celery_stack(tmp_path_factory, pg_admin_dsn, make_records_db, slack_sink):
     from trainset import db
-    from trainset.localpeers import airflow_connection_env
     from trainset_dev.airflow_stack import AirflowStack, prepare_metadata_db
+    from trainset_dev.peers.localpeers import airflow_connection_env
     from trainset_dev.photos import write_drop_zone
 
     tmp = tmp_path_factory.mktemp("celery")

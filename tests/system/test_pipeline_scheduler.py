@@ -29,10 +29,10 @@ STAGE_DAGS = ["collect", "refine", "annotate_intake", "inspection", "train_hando
 @pytest.fixture(scope="module")
 def scheduler_stack(tmp_path_factory, pg_admin_dsn, make_records_db, slack_sink, s3_server):
     from trainset import db
-    from trainset.demo import build_drop_zone
-    from trainset.localpeers import airflow_connection_env
-    from trainset.mailsink import SmtpSink
     from trainset_dev.airflow_stack import AirflowStack, prepare_metadata_db
+    from trainset_dev.demo.dropzone import build_drop_zone
+    from trainset_dev.peers.localpeers import airflow_connection_env
+    from trainset_dev.peers.mailsink import SmtpSink
 
     tmp = tmp_path_factory.mktemp("system")
     data_root = tmp / "data"
@@ -142,7 +142,7 @@ def test_whole_chain_under_the_scheduler(scheduler_stack):
 
     # 2. the labelers: the morning distribution (the DAG reuses it) and their uploads; then the day's run.
     from trainset import db
-    from trainset.annotate.demo import demo_prepare
+    from trainset_dev.demo.annotate import demo_prepare
 
     conn = db.connect(dsn)
     try:
@@ -165,7 +165,7 @@ def test_whole_chain_under_the_scheduler(scheduler_stack):
     assert sent[0][0] == passed
 
     # 4. the inspectors publish verdicts; the next inspection run takes them, inspection_passed starts the release.
-    from trainset.inspection.demo import simulate_inspector
+    from trainset_dev.demo.inspection import simulate_inspector
 
     conn = db.connect(dsn)
     try:

@@ -45,8 +45,8 @@ def stack(tmp_path_factory, pg_admin_dsn):
         pytest.skip("Debian's chromium is not installed (.ci/run installs it: apt-get install -y chromium)")
     pytest.importorskip("playwright.sync_api")
     from trainset import db
-    from trainset.demo import build_files
     from trainset.storage import LocalStorage
+    from trainset_dev.demo.dropzone import build_files
 
     local = tmp_path_factory.mktemp("stack")
     suffix = uuid.uuid4().hex[:8]

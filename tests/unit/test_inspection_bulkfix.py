@@ -9,8 +9,8 @@ import json
 import pytest
 from trainset.config import load_config
 from trainset.inspection.bulkfix import RuleError, apply_fixes, parse_rule
-from trainset.inspection.seed import seed_passed_items
 from trainset.storage import LocalStorage
+from trainset_dev.seeds.inspection import seed_passed_items
 
 SPECS = [("TS_animal_20260314_000001", "animal", "w1"), ("TS_animal_20260314_000002", "animal", "w1"),
          ("TS_person_20260314_000003", "person", "w2"), ("TS_food_20260314_000004", "food", "w2")]

@@ -7,10 +7,10 @@ import uuid
 from trainset.config import load_config
 from trainset.expectations import validate_dataframe
 from trainset.inspection.checks import TRANSFER_CHECK_SQL, VERDICT_CHECK_SQL, verdict_suite_parameters
-from trainset.inspection.seed import seed_passed_items
 from trainset.inspection.transfer import InspectionServer, transfer_passed
 from trainset.inspection.verdicts import ingest_verdicts
 from trainset.storage import open_storage
+from trainset_dev.seeds.inspection import seed_passed_items
 
 SPECS = [("TS_person_20260314_000001", "person", "w1"), ("TS_animal_20260314_000002", "animal", "w1"),
          ("TS_food_20260314_000003", "food", "w2")]

@@ -7,7 +7,7 @@ import json
 import numpy as np
 from PIL import Image
 from trainset.cli import main
-from trainset.inspection.seed import seed_passed_items
+from trainset_dev.seeds.inspection import seed_passed_items
 
 SPECS = [("TS_person_20260314_000001", "person", "w1"), ("TS_food_20260314_000002", "food", "w2")]
 

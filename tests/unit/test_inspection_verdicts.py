@@ -8,10 +8,10 @@ import uuid
 import pytest
 from trainset.config import load_config
 from trainset.inspection.rework import notify_rework, send_pending, slack_poster
-from trainset.inspection.seed import seed_passed_items
 from trainset.inspection.transfer import InspectionServer, transfer_passed
 from trainset.inspection.verdicts import ingest_verdicts
 from trainset.storage import LocalStorage, open_storage
+from trainset_dev.seeds.inspection import seed_passed_items
 
 SPECS = [("TS_person_20260314_000001", "person", "w1"), ("TS_animal_20260314_000002", "animal", "w1"),
          ("TS_food_20260314_000003", "food", "w2"), ("TS_vehicle_20260314_000004", "vehicle", "w2"),

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 from trainset.config import load_config
-from trainset.inspection.seed import make_payload
 from trainset.inspection.viewer import ViewItem, _font, build_gallery, draw_label, hangul_font_path, render
+from trainset_dev.seeds.inspection import make_payload
 
 DEJAVU = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"  # no Hangul in it
 

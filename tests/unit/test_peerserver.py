@@ -9,7 +9,7 @@ import urllib.request
 import uuid
 from email.message import EmailMessage
 
-from trainset.peerserver import connection_env, start_peers
+from trainset_dev.peers.peerserver import connection_env, start_peers
 
 
 def _port() -> int:

@@ -1,5 +1,5 @@
 """Quality scores and hints on the real plate boxes of ../shared/corpus (simulated labelers, known error rates;
-see ``trainset.quality.evaluation``).  Targets from the issue: scores within 2 pp of the injected rates; hints find
+see ``trainset_dev.quality_eval``).  Targets from the issue: scores within 2 pp of the injected rates; hints find
 >= 90% of injected gross errors with <= 10% false hints on clean labels.  Speed is in benchmarks/quality_eval.py."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
 @pytest.fixture(scope="module")
 def plates(corpus):
-    from trainset.quality.evaluation import load_plate_gt
+    from trainset_dev.quality_eval import load_plate_gt
 
     gt, photos = load_plate_gt(corpus)
     assert len(gt) == 267 and sum(len(g.objects) for g in gt) == 267

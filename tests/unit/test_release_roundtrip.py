@@ -14,7 +14,7 @@ from trainset.config import get_config
 from trainset.storage import LocalStorage
 from trainset.train.exports import AIHUB_LABEL, AIHUB_SOURCE, AIHUB_SPLITS
 from trainset.train.release import plan_release, publish_release, uri_reader
-from trainset.train.sample import seed_inspected_items
+from trainset_dev.seeds.train import seed_inspected_items
 
 SPLITS = ("train", "validation", "test")
 WORK_DATE = dt.date(2026, 3, 31)  # after every seeded capture day

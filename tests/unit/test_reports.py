@@ -10,8 +10,8 @@ import openpyxl
 import pytest
 from trainset import reports
 from trainset.cli import main
-from trainset.mailsink import SmtpSink
-from trainset.train.sample import seed_inspected_items
+from trainset_dev.peers.mailsink import SmtpSink
+from trainset_dev.seeds.train import seed_inspected_items
 
 DAY = dt.date(2026, 3, 16)
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from trainset.config import get_config
 from trainset.storage import LocalStorage
-from trainset.train import demo_summary, exports
+from trainset.train import exports
 from trainset.train.release import (
     NothingToRelease,
     ReleaseError,
@@ -23,7 +23,8 @@ from trainset.train.release import (
     uri_reader,
     verify_release,
 )
-from trainset.train.sample import seed_inspected_items
+from trainset_dev.demo.train import demo_summary
+from trainset_dev.seeds.train import seed_inspected_items
 
 PER_CLASS = {"person": 14, "animal": 10, "vehicle": 8, "food": 5, "object": 3}
 

@@ -15,7 +15,7 @@ from trainset.train.release import (
     uri_reader,
     verify_release,
 )
-from trainset.train.sample import seed_inspected_items
+from trainset_dev.seeds.train import seed_inspected_items
 
 
 def test_nothing_to_release(records):

@@ -12,7 +12,6 @@ Modules:
   repairs of labels broken by refinement (pre-rename name, resize) and the second inspection —, results, rework
   queue).
 - ``offline``: the same first inspection on files without the DB (``python -m trainset validate``).
-- ``demo``: simulated labelers for ``make demo``, and ``demo_summary``.
 
 Labeling storage root (``storage.labeling`` in the project file; a folder or an S3 prefix)::
 

@@ -14,10 +14,3 @@ Modules, in the order a batch goes through them:
 - ``steps`` — one ``step(ctx)`` per DAG task, and ``refine_batch`` (a whole batch in one process);
 - ``local`` — the CLI path over files, without the records DB; ``parallel`` — the process pool.
 """
-
-
-def demo_summary(conn, *, run_id: str | None = None) -> list[str]:
-    """PM-facing lines for ``make demo`` (see ``summary.demo_summary``)."""
-    from trainset.refine.summary import demo_summary as summary
-
-    return summary(conn, run_id=run_id)

@@ -15,7 +15,6 @@ import random
 from pathlib import Path
 
 from PIL import Image, ImageDraw
-
 from trainset.db import execute_batch
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import default as default_policy
 
-from trainset.localpeers import LoopbackServer
+from trainset_dev.peers.localpeers import LoopbackServer
 
 
 @dataclass

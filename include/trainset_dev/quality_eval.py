@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
-
 from trainset.annotate.model import LabelItem, LabelObject
 
 REGIONS = {"plates/us": "plate_us", "plates/br": "plate_br", "faces/plates/eu": "plate_eu"}

@@ -1,11 +1,11 @@
-"""``python -m trainset dev up|down``: the embedded PostgreSQL that ``make`` targets share; ``dev peers``: the
+"""``python -m trainset_dev dev up|down``: the embedded PostgreSQL that ``make`` targets share; ``dev peers``: the
 local S3, Slack and SMTP peers of ``make up`` with their messages page, in the foreground until SIGTERM."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from trainset import devstack
+from trainset_dev import devstack
 
 
 def register(sub) -> None:
@@ -49,7 +49,8 @@ def _peers(args) -> int:
     import threading
 
     from trainset.config import get_config
-    from trainset.peerserver import connection_env, project_buckets, start_peers
+
+    from trainset_dev.peers.peerserver import connection_env, project_buckets, start_peers
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -1,4 +1,4 @@
-"""``python -m trainset demo build DIR``: write the demo drop zone (real photos from installed packages)."""
+"""``python -m trainset_dev demo build DIR``: write the demo drop zone (real photos from installed packages)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def register(sub) -> None:
 
 
 def _build(args) -> int:
-    from trainset.demo import build_drop_zone
+    from trainset_dev.demo.dropzone import build_drop_zone
 
     files = build_drop_zone(args.dir)
     expected = Counter(f.expected for f in files)

@@ -1,8 +1,8 @@
 """The local peers of ``make up`` as one long-lived process: S3, Slack, SMTP and a page of every message sent.
 
-``make demo`` and the tests start the peers of ``trainset.localpeers`` / ``trainset.mailsink`` inside their own
-process; the Airflow processes of ``make up`` need them to outlive any one task, so ``python -m trainset dev
-peers`` runs them here, bound to 127.0.0.1:
+``make demo`` and the tests start the peers of ``trainset_dev.peers.localpeers`` / ``trainset_dev.peers.mailsink``
+inside their own process; the Airflow processes of ``make up`` need them to outlive any one task, so
+``python -m trainset_dev dev peers`` runs them here, bound to 127.0.0.1:
 
 - moto's S3 server, with the buckets the project file's ``s3://`` storage roots name created at start;
 - the Slack sink (incoming webhook and Web API: failure alerts, missing-upload and rework DMs);
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from trainset.localpeers import LocalS3, LoopbackServer, PeerHandler, SlackRequest, SlackSink
-from trainset.mailsink import ReceivedMail, SmtpSink
+from trainset_dev.peers.localpeers import LocalS3, LoopbackServer, PeerHandler, SlackRequest, SlackSink
+from trainset_dev.peers.mailsink import ReceivedMail, SmtpSink
 
 
 class MessageLog:
