@@ -163,7 +163,9 @@ class GxValidationOperator(BaseOperator):
         result = outcome.to_dict()
         if recorded is not None:
             result["recorded"] = recorded
-            self.log.info("recorded by %s: %s", getattr(self.record_with, "__qualname__", self.record_with), recorded)
+            name = self.record_with if isinstance(self.record_with, str) else (
+                f"{self.record_with.__module__}.{self.record_with.__qualname__}")
+            self.log.info("recorded by %s: %s", name, recorded)
         return result
 
     def _log_outcome(self, outcome: SuiteOutcome) -> None:
