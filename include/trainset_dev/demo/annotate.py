@@ -73,7 +73,10 @@ def _first_attribute(config: ProjectConfig, cls: str) -> dict:
 
 
 def project_label(config: ProjectConfig, item: dict, day: dt.date, defect: str | None) -> tuple[str, bytes]:
-    """(file name, bytes) of one item's label in the project's JSON, with ``defect`` injected."""
+    """(file name, bytes) of one item's label in the project's JSON, with ``defect`` injected.
+
+    Long on purpose: one short branch per defect the demo injects, read top to bottom as the table of what each
+    reason code looks like in a real upload (splitting it would scatter that table)."""
     key, cls, w, h = item["item_key"], item["class_name"], item["width"], item["height"]
     original = item["original_name"]
     doc = {

@@ -45,83 +45,102 @@ def _address(arg: str) -> str:
     return arg.split()[0].strip("<>") if arg else ""
 
 
+class _SmtpSession(socketserver.StreamRequestHandler):
+    """One SMTP conversation: the verbs a mail client sends, each answered as a real server would."""
+
+    server: _SmtpServer
+
+    def reply(self, line: str) -> None:
+        self.wfile.write(line.encode("ascii") + b"\r\n")
+        self.wfile.flush()
+
+    def handle(self) -> None:
+        self.reply("220 127.0.0.1 trainset-mailsink ESMTP")
+        self.sender, self.recipients = None, []
+        while True:
+            raw = self.rfile.readline(65536)
+            if not raw:
+                return
+            verb, _, arg = raw.decode("utf-8", "replace").rstrip("\r\n").partition(" ")
+            verb = verb.upper()
+            if verb == "QUIT":
+                self.reply("221 bye")
+                return
+            handler = getattr(self, f"smtp_{verb.lower()}", None) if verb.isalpha() else None
+            if handler is None:
+                self.reply("502 command not implemented")
+            else:
+                handler(arg)
+
+    def smtp_ehlo(self, _arg: str) -> None:
+        self.reply("250-127.0.0.1")
+        self.reply("250-8BITMIME")
+        self.reply(f"250 SIZE {self.server.sink.max_bytes}")
+
+    def smtp_helo(self, _arg: str) -> None:
+        self.reply("250 127.0.0.1")
+
+    def smtp_mail(self, arg: str) -> None:
+        self.sender, self.recipients = _address(arg), []
+        self.reply("250 OK")
+
+    def smtp_rcpt(self, arg: str) -> None:
+        if self.sender is None:
+            self.reply("503 need MAIL first")
+            return
+        self.recipients.append(_address(arg))
+        self.reply("250 OK")
+
+    def smtp_data(self, _arg: str) -> None:
+        if not self.recipients:
+            self.reply("503 need RCPT first")
+            return
+        self.reply("354 end data with <CR><LF>.<CR><LF>")
+        chunks, size = [], 0
+        while True:
+            data_line = self.rfile.readline(1 << 20)
+            if not data_line or data_line in (b".\r\n", b".\n"):
+                break
+            if data_line.startswith(b".."):
+                data_line = data_line[1:]
+            size += len(data_line)
+            chunks.append(data_line)
+        if size > self.server.sink.max_bytes:
+            self.reply("552 message too large")
+        else:
+            self.server.sink.record(ReceivedMail(self.sender or "", list(self.recipients), b"".join(chunks)))
+            self.reply("250 OK queued")
+        self.sender, self.recipients = None, []
+
+    def smtp_rset(self, _arg: str) -> None:
+        self.sender, self.recipients = None, []
+        self.reply("250 OK")
+
+    def smtp_noop(self, _arg: str) -> None:
+        self.reply("250 OK")
+
+
+class _SmtpServer(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+    sink: SmtpSink
+
+
 class SmtpSink(LoopbackServer):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, max_bytes: int = 50 * 1024 * 1024):
         self.messages: list[ReceivedMail] = []
         self.on_record = None  # optional callable(ReceivedMail): the peers process persists each message
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        sink = self
+        server = _SmtpServer((host, port), _SmtpSession)
+        server.sink = self
+        self._serve(server)
 
-        class Handler(socketserver.StreamRequestHandler):
-            def reply(self, line: str) -> None:
-                self.wfile.write(line.encode("ascii") + b"\r\n")
-                self.wfile.flush()
-
-            def handle(self) -> None:
-                self.reply("220 127.0.0.1 trainset-mailsink ESMTP")
-                sender, recipients = None, []
-                while True:
-                    raw = self.rfile.readline(65536)
-                    if not raw:
-                        return
-                    line = raw.decode("utf-8", "replace").rstrip("\r\n")
-                    verb, _, arg = line.partition(" ")
-                    verb = verb.upper()
-                    if verb == "EHLO":
-                        self.reply("250-127.0.0.1")
-                        self.reply("250-8BITMIME")
-                        self.reply(f"250 SIZE {max_bytes}")
-                    elif verb == "HELO":
-                        self.reply("250 127.0.0.1")
-                    elif verb == "MAIL":
-                        sender, recipients = _address(arg), []
-                        self.reply("250 OK")
-                    elif verb == "RCPT":
-                        if sender is None:
-                            self.reply("503 need MAIL first")
-                            continue
-                        recipients.append(_address(arg))
-                        self.reply("250 OK")
-                    elif verb == "DATA":
-                        if not recipients:
-                            self.reply("503 need RCPT first")
-                            continue
-                        self.reply("354 end data with <CR><LF>.<CR><LF>")
-                        chunks, size = [], 0
-                        while True:
-                            data_line = self.rfile.readline(1 << 20)
-                            if not data_line or data_line in (b".\r\n", b".\n"):
-                                break
-                            if data_line.startswith(b".."):
-                                data_line = data_line[1:]
-                            size += len(data_line)
-                            chunks.append(data_line)
-                        if size > max_bytes:
-                            self.reply("552 message too large")
-                        else:
-                            mail = ReceivedMail(sender or "", list(recipients), b"".join(chunks))
-                            with sink._lock:
-                                sink.messages.append(mail)
-                            if sink.on_record is not None:
-                                sink.on_record(mail)
-                            self.reply("250 OK queued")
-                        sender, recipients = None, []
-                    elif verb == "RSET":
-                        sender, recipients = None, []
-                        self.reply("250 OK")
-                    elif verb == "NOOP":
-                        self.reply("250 OK")
-                    elif verb == "QUIT":
-                        self.reply("221 bye")
-                        return
-                    else:
-                        self.reply("502 command not implemented")
-
-        class Server(socketserver.ThreadingTCPServer):
-            allow_reuse_address = True
-            daemon_threads = True
-
-        self._serve(Server((host, port), Handler))
+    def record(self, mail: ReceivedMail) -> None:
+        with self._lock:
+            self.messages.append(mail)
+        if self.on_record is not None:
+            self.on_record(mail)
 
     def clear(self) -> None:
         with self._lock:
