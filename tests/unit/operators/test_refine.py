@@ -90,3 +90,18 @@ def test_plan_arguments_arrive_coerced(project_env):
     assert PlanRefineBatchesOperator(task_id="p", limit=0, classes=["vehicle"]).step_args() == {
         "limit": 0, "classes": ["vehicle"]}
     assert ExifCheckOperator(task_id="e", batch_id="refine__r__0001").step_args() == {"batch_id": "refine__r__0001"}
+
+
+def test_the_dags_templates_render_to_the_step_arguments():
+    # As in dags/refine.py: Params rendered as native objects (a list stays a list, a number a number).
+    from airflow.sdk import DAG
+
+    with DAG("refine_templates", render_template_as_native_obj=True, schedule=None):
+        plan = PlanRefineBatchesOperator(task_id="plan_batches", limit="{{ params.limit }}",
+                                         classes="{{ params.classes }}")
+        exif = ExifCheckOperator(task_id="exif_check", batch_id="{{ params.batch }}")
+    context = {"params": {"limit": 5, "classes": ["person", "animal"], "batch": "refine__r__0001"}}
+    plan.render_template_fields(context)
+    exif.render_template_fields(context)
+    assert plan.step_args() == {"limit": 5, "classes": ["person", "animal"]}
+    assert exif.step_args() == {"batch_id": "refine__r__0001"}
