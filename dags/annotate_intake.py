@@ -28,8 +28,10 @@ A dry run computes the distribution and the upload check without writing or send
 from airflow.providers.standard.sensors.date_time import DateTimeSensor
 from airflow.sdk import Param, dag, task, task_group
 from trainset.annotate.rules import SUITE_NAME
+from trainset.annotate.service import record_first_inspection
 from trainset.config import get_config
 from trainset.quality.gating import GATING_SQL, GATING_SUITE, gating_parameters
+from trainset.quality.service import record_gating
 from trainset_airflow.defaults import cron_schedule, default_args
 from trainset_airflow.operators.annotate import (
     AnnotationSchemaValidationOperator,
@@ -114,7 +116,7 @@ def annotate_intake():
             task_id="first_inspection",
             sql="SELECT * FROM annotation_rule_rows WHERE work_date = %(day)s ORDER BY row_id",
             sql_params={"day": WORK_DATE}, suite_name=SUITE_NAME, id_column="row_id", parameters=gx_parameters,
-            record_with="trainset.annotate.service.record_first_inspection",
+            record_with=record_first_inspection,
             batch_id="annotate_intake__" + WORK_DATE,
         )
         schema >> rules
@@ -126,7 +128,7 @@ def annotate_intake():
         gate = GxValidationOperator(
             task_id="quality_gate", sql=GATING_SQL, sql_params={"day": WORK_DATE}, suite_name=GATING_SUITE,
             id_column="worker_id", parameters=gating_parameters,
-            record_with="trainset.quality.service.record_gating", batch_id="annotate_intake__" + WORK_DATE,
+            record_with=record_gating, batch_id="annotate_intake__" + WORK_DATE,
         )
         notify = QualityNotifyOperator(task_id="quality_notify", work_date=WORK_DATE, notify="{{ params.notify }}")
         publish = LabelingResultsOperator(task_id="publish_results", work_date=WORK_DATE)

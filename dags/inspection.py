@@ -15,7 +15,7 @@ The file is not called ``inspect.py``: ``dags/`` is on sys.path and that would s
 
 from airflow.sdk import AssetOrTimeSchedule, Param, dag
 from trainset.config import get_config
-from trainset.inspection.checks import TRANSFER_CHECK_SQL, VERDICT_CHECK_SQL, verdict_suite_parameters
+from trainset.inspection.checks import TRANSFER_CHECK_SQL, VERDICT_CHECK_SQL, record_check, verdict_suite_parameters
 from trainset_airflow.assets import first_inspection_passed
 from trainset_airflow.defaults import cron_schedule, default_args
 from trainset_airflow.operators.gx import GxValidationOperator
@@ -57,11 +57,11 @@ def inspection():
     show = InspectionGalleryOperator(task_id="labeling_show", verdict_task_id="labeling_verdicts")
     check_transfers = GxValidationOperator(
         task_id="check_transfers", sql=TRANSFER_CHECK_SQL, suite_name="inspection_transfers", id_column="item_key",
-        record_with="trainset.inspection.checks.record_check", batch_id="inspection_check_transfers__{{ run_id }}",
+        record_with=record_check, batch_id="inspection_check_transfers__{{ run_id }}",
         trigger_rule="all_done")
     check_verdicts = GxValidationOperator(
         task_id="check_verdicts", sql=VERDICT_CHECK_SQL, suite_name="inspection_verdicts", id_column="row_id",
-        parameters=verdict_suite_parameters, record_with="trainset.inspection.checks.record_check",
+        parameters=verdict_suite_parameters, record_with=record_check,
         batch_id="inspection_check_verdicts__{{ run_id }}")
     publish = PublishInspectionPassedOperator(task_id="publish_inspection_passed", verdict_task_id="labeling_verdicts")
 

@@ -1,7 +1,10 @@
 """Records DB access: connecting, versioned migrations and batched writes over a DB-API (psycopg2) connection.
 
-The Airflow layer passes ``RecordsDbHook(...).get_conn()`` (always psycopg2); the CLI builds a connection from a DSN.  Nothing here
-knows about Airflow.
+The Airflow layer passes ``RecordsDbHook(...).get_conn()`` (always psycopg2); the CLI builds a connection from a
+DSN.  Nothing here knows about Airflow.
+
+Who commits: the runner of a step (``RecordsDbHook.connection()``, ``trainset.step.run_step``, a CLI command)
+commits once when it returns.  ``upgrade`` is the exception: every migration is its own transaction.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ def upgrade(conn, directory: Path = MIGRATIONS_DIR) -> list[str]:
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
             )
-            conn.commit()
+            conn.commit()  # the bookkeeping table exists even if the first migration fails
             cur.execute("SELECT version FROM schema_migrations")
             done = {row[0] for row in cur.fetchall()}
             for path in migration_files(directory):
@@ -77,14 +80,14 @@ def upgrade(conn, directory: Path = MIGRATIONS_DIR) -> list[str]:
                 try:
                     cur.execute(path.read_text(encoding="utf-8"))
                     cur.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
-                    conn.commit()
+                    conn.commit()  # each migration is its own transaction: applied ones stay if a later one fails
                 except Exception:
                     conn.rollback()
                     raise
                 applied_now.append(version)
         finally:
             cur.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
-            conn.commit()
+            conn.commit()  # end the unlock's transaction: the caller may go on with a clean connection
     return applied_now
 
 

@@ -32,6 +32,7 @@ DAG_FILE = """
 import datetime as dt
 
 from airflow.sdk import DAG
+from trainset.expectations import record_image_verdicts
 from trainset_airflow.operators.gx import GxValidationOperator
 
 SQL = {sql!r}
@@ -47,7 +48,7 @@ with DAG({dag_id!r}, schedule=None, start_date=dt.datetime(2026, 1, 1), catchup=
     GxValidationOperator(
         task_id="judge", sql=SQL, sql_params={{"batch_id": "{{{{ params.batch_id }}}}"}}, suite_name={suite!r},
         id_column="image_id", parameters=thresholds, docs_dir={docs!r},
-        record_with="trainset.expectations.record_image_verdicts", batch_id="{{{{ params.batch_id }}}}", retries=0,
+        record_with=record_image_verdicts, batch_id="{{{{ params.batch_id }}}}", retries=0,
     )
 """
 

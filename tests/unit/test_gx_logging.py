@@ -20,12 +20,13 @@ logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(levelname)s
 import pandas as pd
 from trainset_airflow.operators.gx import GxValidationOperator
 from trainset.expectations import validate_dataframe
+from trainset.step import StepResult
 
 docs = Path(sys.argv[1])
 df = pd.DataFrame({"image_id": [1, 2, 3], "sharpness": [1.0, 50.0, 80.0]})
 outcome = validate_dataframe(df, "gx_log_test", id_column="image_id", docs_dir=docs / "data_docs", run_name="r1")
 op = GxValidationOperator(task_id="judge", sql="SELECT 1", suite_name="gx_log_test", id_column="image_id")
-op._log_outcome(outcome)
+op.report(StepResult(summary=outcome.summary(), details=outcome.detail_lines()), {})
 logging.getLogger("great_expectations.core").warning("a GX warning that matters")
 print("FAILURES", json.dumps(outcome.failures))
 """

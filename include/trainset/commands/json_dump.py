@@ -52,6 +52,8 @@ def _json_dump(args) -> int:
     try:
         result = apply_fixes(conn, storage, args.prefix, rules, config, run=run, dry_run=not args.apply,
                              backup=open_storage(config.storage.reports, client) if args.apply else None)
+        if conn is not None:
+            conn.commit()  # the command is the runner: what the step wrote is kept once it returns
     finally:
         if conn is not None:
             conn.close()

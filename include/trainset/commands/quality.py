@@ -181,7 +181,7 @@ def _gt(args) -> int:
             labels = read_label_paths(args.labels, config, sizes, labeler="reference")
             _unreadable(labels.problems)
             added = add_reference_gt(conn, list(labels.items.get("reference", {}).values()), day)
-        conn.commit()
+        conn.commit()  # the command is the runner: one commit for both writes
     finally:
         conn.close()
     _print({"kind": "gt", "marked_from_passed": marked, "reference_added": added})

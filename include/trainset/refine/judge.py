@@ -16,6 +16,7 @@ from trainset import db
 from trainset.config import ProjectConfig
 from trainset.refine.records import STAGE, add_seconds
 from trainset.refine.route import quarantine_uri
+from trainset.step import StepContext, StepResult, Storages, project_day
 
 SUITE = "refine_measurements"
 
@@ -76,20 +77,17 @@ def judge_table(rows: list[dict]):
     return pd.DataFrame([{c: r.get(c) for c in JUDGE_COLUMNS} for r in rows], columns=list(JUDGE_COLUMNS))
 
 
-def judge_batch(conn, config: ProjectConfig, batch_id: str, *, run_id: str, docs_dir=None):
-    """The suite over the batch's measurement rows (``JUDGE_SQL``), verdicts recorded: what the DAG's GX task
-    does, in this process."""
-    import pandas as pd
+def judge_batch(conn, config: ProjectConfig, batch_id: str, *, run_id: str, docs_dir=None) -> StepResult:
+    """The DAG's GX task in this process: the same step (``validate_step``) over ``JUDGE_SQL`` with the same
+    suite, parameters and recorder.  ``docs_dir`` None: no Data Docs."""
+    from trainset.expectations.records import validate_step
 
-    from trainset.expectations import validate_dataframe
-
-    with conn.cursor() as cur:
-        cur.execute(JUDGE_SQL, {"batch_id": batch_id})
-        df = pd.DataFrame.from_records(cur.fetchall(), columns=[d[0] for d in cur.description])
-    outcome = validate_dataframe(df, SUITE, id_column="image_id", parameters=suite_parameters(config),
-                                 docs_dir=docs_dir, run_name=run_id)
-    record_verdicts(conn, outcome, run_id=run_id, batch_id=batch_id, config=config)
-    return outcome
+    ctx = StepContext(conn=conn, config=config, storages=Storages(config), work_date=project_day(config),
+                      run_id=run_id, args={
+                          "sql": JUDGE_SQL, "sql_params": {"batch_id": batch_id}, "suite_name": SUITE,
+                          "id_column": "image_id", "parameters": suite_parameters, "record_with": record_verdicts,
+                          "batch_id": batch_id, "docs_dir": "" if docs_dir is None else str(docs_dir)})
+    return validate_step(ctx)
 
 
 def _mark_checks(cur, image_id: int, codes: list[str]) -> None:

@@ -2,7 +2,7 @@
 one batch in this process (tests, benchmarks), in the DAG's order.
 
 The DAG's ``judge_measurements`` task is the shared GX step over ``judge.JUDGE_SQL`` with
-``judge.record_verdicts``; ``refine_batch`` runs the same query, suite and recorder through ``judge_batch``.
+``judge.record_verdicts``; ``refine_batch`` runs that very step through ``judge_batch``.
 """
 
 from __future__ import annotations
