@@ -27,11 +27,10 @@ A dry run computes the distribution and the upload check without writing or send
 
 from airflow.providers.standard.sensors.date_time import DateTimeSensor
 from airflow.sdk import Param, dag, task, task_group
+from trainset.annotate.first_inspection import record_first_inspection
 from trainset.annotate.rules import SUITE_NAME
-from trainset.annotate.service import record_first_inspection
 from trainset.config import get_config
-from trainset.quality.gating import GATING_SQL, GATING_SUITE, gating_parameters
-from trainset.quality.service import record_gating
+from trainset.quality.gating import GATING_SQL, GATING_SUITE, gating_parameters, record_gating
 from trainset_airflow.defaults import cron_schedule, default_args
 from trainset_airflow.operators.annotate import (
     AnnotationSchemaValidationOperator,
@@ -76,16 +75,12 @@ WORK_DATE = "{{ ti.xcom_pull(task_ids='resolve_work_date')['work_date'] }}"
 def annotate_intake():
     @task(multiple_outputs=False)  # one dict; templates read ['work_date'] / ['due_at']
     def resolve_work_date(**context) -> dict:
-        import datetime as dt
-        from zoneinfo import ZoneInfo
-
-        from trainset.annotate.service import due_at
+        from trainset.annotate.workday import work_day_times
         from trainset_airflow.runday import run_day
 
         cfg, params = get_config(), context["params"]
-        day = run_day(context, cfg, params.get("work_date"))
-        due = due_at(cfg, day) if params.get("wait_for_due", True) else dt.datetime.now(ZoneInfo(cfg.project.timezone))
-        return {"work_date": day.isoformat(), "due_at": due.isoformat()}
+        return work_day_times(cfg, run_day(context, cfg, params.get("work_date")),
+                              wait_for_due=params.get("wait_for_due", True))
 
     @task_group(group_id="labeling_distribution")
     def labeling_distribution():

@@ -119,3 +119,24 @@ def project_env(monkeypatch, tmp_path, records, records_dsn, slack_sink, s3_serv
         monkeypatch.setenv(key, value)
     return SimpleNamespace(data_root=data_root, records=records, dsn=records_dsn, slack=slack_sink, s3=s3_server,
                            tmp_path=tmp_path)
+
+
+@pytest.fixture
+def project_file(project_env, monkeypatch):
+    """``write(roster=..., replace={old: new})``: this test's project file (the default one with the roster at
+    ``roster`` and each ``old`` text replaced, every one of which must be there), set as ``TRAINSET_CONFIG``."""
+    from trainset.config import DEFAULT_CONFIG_PATH
+
+    def write(*, roster: str, replace: dict[str, str] | None = None) -> Path:
+        roster_file = project_env.tmp_path / "roster.yaml"
+        roster_file.write_text(roster, encoding="utf-8")
+        text = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8")
+        for old, new in {"roster_path: include/roster.yaml": f"roster_path: {roster_file}", **(replace or {})}.items():
+            assert old in text, old
+            text = text.replace(old, new)
+        config_file = project_env.tmp_path / "project.yaml"
+        config_file.write_text(text, encoding="utf-8")
+        monkeypatch.setenv("TRAINSET_CONFIG", str(config_file))
+        return config_file
+
+    return write

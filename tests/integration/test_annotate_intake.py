@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from trainset import db
-from trainset.config import DEFAULT_CONFIG_PATH, get_config
+from trainset.config import get_config
 from trainset.storage import open_storage
 from trainset_dev.demo.annotate import DEFECTS, demo_prepare, demo_summary
 
@@ -71,15 +71,8 @@ def _seed_warehouse(conn, data_root: Path) -> None:
 
 
 @pytest.fixture
-def annotate_env(project_env, monkeypatch):
-    roster = project_env.tmp_path / "roster.yaml"
-    roster.write_text(ROSTER, encoding="utf-8")
-    config_file = project_env.tmp_path / "project.yaml"
-    text = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8").replace("roster_path: include/roster.yaml",
-                                                                   f"roster_path: {roster}")
-    assert str(roster) in text
-    config_file.write_text(text, encoding="utf-8")
-    monkeypatch.setenv("TRAINSET_CONFIG", str(config_file))
+def annotate_env(project_env, project_file):
+    assert str(project_env.tmp_path / "roster.yaml") in project_file(roster=ROSTER).read_text(encoding="utf-8")
     _seed_warehouse(project_env.records, project_env.data_root)
     return project_env
 
@@ -206,7 +199,7 @@ def test_annotate_intake_day(annotate_env, run_dag):
     assert _snapshot(conn) == before
 
     # The next working day, the rework queue goes back to each item's labeler first (as 'rework').
-    from trainset.annotate.service import distribute_day
+    from trainset.annotate.distribute import distribute_day
 
     nxt = distribute_day(conn, config, labeling, dt.date(2026, 3, 17))
     conn.commit()
@@ -223,16 +216,16 @@ def test_annotate_intake_day(annotate_env, run_dag):
 def test_work_date_is_the_runs_date_in_the_project_time_zone():
     from types import SimpleNamespace
 
-    from trainset_airflow.operators.annotate import resolve_work_date
+    from trainset_airflow.runday import run_day
 
     config = get_config()
     at = dt.datetime(2026, 3, 16, 15, 30, tzinfo=dt.UTC)  # 00:30 on the 17th in Seoul
-    assert resolve_work_date("", {"dag_run": SimpleNamespace(run_after=at)}, config) == dt.date(2026, 3, 17)
-    assert resolve_work_date("2026-03-10", {"dag_run": SimpleNamespace(run_after=at)}, config) == dt.date(2026, 3, 10)
+    assert run_day({"dag_run": SimpleNamespace(run_after=at)}, config, "") == dt.date(2026, 3, 17)
+    assert run_day({"dag_run": SimpleNamespace(run_after=at)}, config, "2026-03-10") == dt.date(2026, 3, 10)
 
 
 def test_missing_upload_notice_survives_a_slack_outage(records):
-    from trainset.annotate.service import notify_missing
+    from trainset.annotate.upload_check import notify_missing
 
     config = get_config()
     report = {"choi": {"name": "최도윤", "slack_user_id": "U0TESTCHOI", "assigned": 2, "uploaded": 0,
@@ -249,7 +242,8 @@ def test_missing_upload_notice_survives_a_slack_outage(records):
         notify_missing(records, config, DAY, report, down)
     with records.cursor() as cur:
         cur.execute("SELECT recipient, status, attempts, last_error FROM notifications ORDER BY 1")
-        assert cur.fetchall() == [("U0TESTCHOI", "failed", 1, "slack is down")]
+        # The outbox records the error as "<type>: <message>" (trainset.outbox, shared by every sender).
+        assert cur.fetchall() == [("U0TESTCHOI", "failed", 1, "ConnectionError: slack is down")]
     # The retry sends what failed and the rest, each once; a further run sends nothing.
     result = notify_missing(records, config, DAY, report, lambda c, t: sent.append((c, t)))
     assert result["sent"] == ["choi", "yoon"]
@@ -266,8 +260,7 @@ def test_uploads_on_an_s3_prefix(s3_server):
     """The labeling root may be an S3 prefix: listing per worker, zips and problems work the same."""
     import zipfile
 
-    from trainset.annotate.service import _upload_workers
-    from trainset.annotate.uploads import read_upload, upload_prefix
+    from trainset.annotate.uploads import read_upload, upload_prefix, upload_workers
     from trainset.storage import open_storage
 
     client = s3_server.client()
@@ -280,7 +273,7 @@ def test_uploads_on_an_s3_prefix(s3_server):
     store.write_bytes(f"{upload_prefix(DAY, 'kim')}/TS_food_000001.json", b"{}")
     store.write_bytes(f"{upload_prefix(DAY, 'kim')}/batch.zip", buf.getvalue())
     store.write_bytes(f"{upload_prefix(DAY, 'lee')}/TS_food_000003.txt", b"3 0.5 0.5 0.2 0.2\n")
-    assert _upload_workers(store, DAY) == {"kim", "lee"}
+    assert upload_workers(store, DAY) == {"kim", "lee"}
     files, problems = read_upload(store, upload_prefix(DAY, "kim"), get_config())
     assert sorted(f.name for f in files) == ["TS_food_000001.json", "batch.zip!/x/TS_food_000002.json"]
     assert files[0].source_uri.startswith("s3://labeling-test/project/labeling/uploads/2026-03-16/kim/")

@@ -19,7 +19,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from trainset import db, figures
-from trainset.annotate import service
+from trainset.annotate import publish
 from trainset.annotate.model import SYNTAX_REASONS
 from trainset.config import get_config
 from trainset_dev.demo import annotate as annotate_demo
@@ -128,7 +128,7 @@ def test_every_surface_shows_the_same_figures(demo_day, project_env, run_dag):
     with checks.surface("annotate task-log line"):
         task = "labeling_refinement_validation.publish_results"
         published = runs["annotate_intake"].get_task_instance(task).xcom_pull(task_ids=task)
-        log_line = service.results_line(published)
+        log_line = publish.results_line(published)
         checks.that(f"{truth['inspected']} inspected, {truth['passed']} passed" in log_line, "inspected / passed")
         checks.that(f"{truth['failed']} failed" in log_line, "failed")
         checks.that(f"구문 정확성 {syntax_words}" in log_line, f"구문 정확성 {syntax_words!r} in {log_line!r}")

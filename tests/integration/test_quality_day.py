@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 from PIL import Image
 from trainset import db
+from trainset.annotate.distribute import distribute_day, write_lists
 from trainset.annotate.model import CaptureMeta, LabelItem, LabelObject
 from trainset.annotate.roster import load_roster, sync_roster
-from trainset.annotate.service import _write_lists, distribute_day
-from trainset.config import DEFAULT_CONFIG_PATH, get_config
-from trainset.quality.service import add_reference_gt, plan_quality_assignments
+from trainset.config import get_config
+from trainset.quality.assign import add_reference_gt, plan_quality_assignments
 from trainset.storage import open_storage
 
 DAY0, DAY = dt.date(2026, 3, 13), dt.date(2026, 3, 16)
@@ -54,18 +54,9 @@ def _truth(key: str, cls: str, *, far: bool = False) -> LabelItem:
 
 
 @pytest.fixture
-def quality_env(project_env, monkeypatch):
-    roster = project_env.tmp_path / "roster.yaml"
-    roster.write_text(ROSTER, encoding="utf-8")
-    text = DEFAULT_CONFIG_PATH.read_text(encoding="utf-8").replace("roster_path: include/roster.yaml",
-                                                                   f"roster_path: {roster}")
-    for old, new in (("gt_share: 0.05", "gt_share: 0.3"), ("consensus_share: 0.05", "consensus_share: 0.2"),
-                     ("min_gt_boxes: 10", "min_gt_boxes: 2")):
-        assert old in text
-        text = text.replace(old, new)
-    config_file = project_env.tmp_path / "project.yaml"
-    config_file.write_text(text, encoding="utf-8")
-    monkeypatch.setenv("TRAINSET_CONFIG", str(config_file))
+def quality_env(project_env, project_file):
+    project_file(roster=ROSTER, replace={"gt_share: 0.05": "gt_share: 0.3", "consensus_share: 0.05":
+                                         "consensus_share: 0.2", "min_gt_boxes: 10": "min_gt_boxes: 2"})
     warehouse = open_storage("file://" + str(project_env.data_root / "warehouse"))
     rows, n = [], 0
     for cls in CLASSES:
@@ -113,7 +104,7 @@ def test_quality_demo_day(quality_env, run_dag):
     distribute_day(conn, config, labeling, DAY)
     planned = plan_quality_assignments(conn, config, DAY)
     with conn.cursor() as cur:
-        _write_lists(cur, labeling, config, DAY)
+        write_lists(cur, labeling, config, DAY)
     conn.commit()
     assert planned["gt_assigned"] == 6 and planned["consensus_items"] == 6, planned
     lists = _lists(labeling, DAY)
@@ -198,7 +189,7 @@ def test_quality_demo_day(quality_env, run_dag):
     # The gallery the run published (task quality_gallery): GT vs labeler and replica vs replica overlays, hints
     # beside the image, under the reports root.
     from trainset.inspection.viewer import OTHER_RGB, REFERENCE_RGB, quality_comparisons
-    from trainset.quality.service import hint_lines
+    from trainset.quality.score import hint_lines
 
     bad_gt = next(a["item_key"] for a in gt_anns if a["worker_id"] == "bad")
     hints = hint_lines(conn, DAY)

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import yaml
 from PIL import Image
+from trainset.annotate.coco import coco_capture, rle_bbox, rle_counts
 from trainset.annotate.offline import validate_paths
-from trainset.annotate.readers import coco_capture, read_label, rle_bbox, rle_counts
+from trainset.annotate.readers import read_label
 from trainset.config import DEFAULT_CONFIG_PATH, get_config, parse_config
 
 WORK_DATE = dt.date(2026, 3, 16)

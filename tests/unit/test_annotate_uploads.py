@@ -9,8 +9,8 @@ import zipfile
 
 import pytest
 from trainset.annotate.model import CaptureMeta, LabelItem, LabelObject
+from trainset.annotate.remedies import plan_repair
 from trainset.annotate.rules import ImageFacts
-from trainset.annotate.service import plan_repair
 from trainset.annotate.uploads import ZipRefused, read_upload, safe_zip_members
 from trainset.config import get_config
 from trainset.storage import LocalStorage

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from trainset.annotate.service import distribute_day
+from trainset.annotate.distribute import distribute_day
 from trainset.curation.features import FEATURES_VERSION, classical_vector
 from trainset.storage import LocalStorage
 

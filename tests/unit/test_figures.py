@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from trainset import figures, reports
-from trainset.annotate import service
+from trainset.annotate import publish
 from trainset.config import load_config
 from trainset.storage import LocalStorage
 
@@ -22,10 +22,10 @@ def test_empty_day_reads_n_a_not_met(records, tmp_path):
     assert (server.inspected, server.pass_rate) == (0, None)
 
     # The task-log line of annotate-intake's publish_results for that day.
-    result = service.publish_results(records, config, LocalStorage(tmp_path / "labeling"),
+    result = publish.publish_results(records, config, LocalStorage(tmp_path / "labeling"),
                                      LocalStorage(tmp_path / "quarantine"), EMPTY_DAY)
     assert result["syntax_accuracy"] is None and result["syntax_accuracy_met"] is None
-    line = service.results_line(result)
+    line = publish.results_line(result)
     assert "구문 정확성 n/a (target 99.5%, no items)" in line
     assert "met" not in line
 

@@ -8,7 +8,7 @@ import datetime as dt
 import json
 
 from trainset.config import get_config
-from trainset.quality.service import judge_gating, send_pending_gating, update_gating
+from trainset.quality.gating import judge_gating, send_pending_gating, update_gating
 
 DAY = dt.date(2026, 3, 16)
 

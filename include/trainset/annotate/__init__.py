@@ -4,13 +4,17 @@ Modules:
 - ``roster``: the worker roster the PM edits (YAML or CSV) and its sync into ``workers``.
 - ``distribution``: the day's assignment (pure, deterministic, capacity-balanced, schedule-prioritised).
 - ``model`` / ``readers``: the canonical annotation model and readers for the project's AI Hub-style JSON
-  (``include/schemas/aihub_label.schema.json``), AI Hub K-Fashion-style Korean-key JSON, COCO instances, YOLO txt.
+  (``include/schemas/aihub_label.schema.json``), AI Hub K-Fashion-style Korean-key JSON, COCO instances (``coco``),
+  YOLO txt.
 - ``uploads``: the labeling storage layout, safe zip extraction and collecting a worker's upload.
 - ``rules``: the first inspection (1차 검수): syntax from the JSON Schemas, then the flattened annotation table
   judged by the Great Expectations suite ``include/expectations/annotation_rules.json``.
-- ``service``: the DB side of each DAG task (distribution, upload check, validation, remedies — the automatic
-  repairs of labels broken by refinement (pre-rename name, resize) and the second inspection —, results, rework
-  queue).
+- the DB side of each DAG task group, one module each, each with its step (``trainset.step``):
+  ``distribute`` (the day's assignment and lists), ``upload_check`` (missing uploads and their messages),
+  ``ingest`` (reading, schema validation, the rule table), ``first_inspection`` (the suite's verdicts),
+  ``remedies`` (the automatic repairs of labels broken by refinement — pre-rename name, resize — and the second
+  inspection), ``publish`` (accepted labels, quarantine, rework queue, the PM's tables); ``workday`` (the day's
+  batch and due time) and ``warehouse`` (the facts of the images labels are about) serve them.
 - ``offline``: the same first inspection on files without the DB (``python -m trainset validate``).
 
 Labeling storage root (``storage.labeling`` in the project file; a folder or an S3 prefix)::

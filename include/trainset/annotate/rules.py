@@ -165,39 +165,44 @@ def flatten(units: list[RuleUnit], work_date: dt.date) -> list[dict]:
         img_h = actual_h if actual_h is not None else item.height
         if item.normalized:
             img_w = img_h = 1
-        extents = []
-        for j, obj in enumerate(item.objects):
-            where = f"annotation {obj.id if obj.id is not None else j + 1}"
-            ext = obj.extent()
-            r = row(row_id=f"{unit.ref}:o{j}", row_kind="object", row_where=where, category=obj.category,
-                    img_w=img_w, img_h=img_h,
-                    annotation_uid=f"{item.id_scope}#{obj.id}" if obj.id is not None else None, **base)
-            if ext is not None:
-                r.update(x_min=ext[0], y_min=ext[1], x_max=ext[2], y_max=ext[3])
-            if obj.bbox is not None:
-                w, h = obj.bbox[2], obj.bbox[3]
-                r.update(box_w=w, box_h=h)
-                if w > 0 and h > 0 and not item.normalized:
-                    r["box_min_side"] = min(w, h)
-            if obj.points is not None:
-                r["polygon_points"] = len(obj.points)
-                if len(obj.points) >= 3:
-                    area = polygon_area(obj.points)
-                    r["polygon_area"] = area
-                    if area > 0:
-                        r["polygon_simple"] = polygon_is_simple(obj.points)
-            if ext is not None and ext[2] > ext[0] and ext[3] > ext[1]:
-                earlier = [_iou(ext, e) for cat, e in extents if cat == obj.category]
-                if earlier:
-                    r["max_iou_same_class"] = max(earlier)
-                extents.append((obj.category, ext))
-            for k, (key, value) in enumerate(sorted(obj.attributes.items())):
-                values = value if isinstance(value, list) else [value]
-                for m, v in enumerate(values):
-                    row(row_id=f"{unit.ref}:o{j}:a{k}.{m}", row_kind="attribute", row_where=f"{where} attribute {key}",
-                        _category=obj.category, attribute_key=f"{obj.category}.{key}",
-                        attribute_pair=f"{obj.category}.{key}={v}", **base)
+        _object_rows(row, unit.ref, item, img_w, img_h, base)
     return rows
+
+
+def _object_rows(row, ref: str, item: LabelItem, img_w, img_h, base: dict) -> None:
+    """The ``object`` and ``attribute`` rows of one item (``row(**values)`` adds a row to the table)."""
+    extents = []
+    for j, obj in enumerate(item.objects):
+        where = f"annotation {obj.id if obj.id is not None else j + 1}"
+        ext = obj.extent()
+        r = row(row_id=f"{ref}:o{j}", row_kind="object", row_where=where, category=obj.category,
+                img_w=img_w, img_h=img_h,
+                annotation_uid=f"{item.id_scope}#{obj.id}" if obj.id is not None else None, **base)
+        if ext is not None:
+            r.update(x_min=ext[0], y_min=ext[1], x_max=ext[2], y_max=ext[3])
+        if obj.bbox is not None:
+            w, h = obj.bbox[2], obj.bbox[3]
+            r.update(box_w=w, box_h=h)
+            if w > 0 and h > 0 and not item.normalized:
+                r["box_min_side"] = min(w, h)
+        if obj.points is not None:
+            r["polygon_points"] = len(obj.points)
+            if len(obj.points) >= 3:
+                area = polygon_area(obj.points)
+                r["polygon_area"] = area
+                if area > 0:
+                    r["polygon_simple"] = polygon_is_simple(obj.points)
+        if ext is not None and ext[2] > ext[0] and ext[3] > ext[1]:
+            earlier = [_iou(ext, e) for cat, e in extents if cat == obj.category]
+            if earlier:
+                r["max_iou_same_class"] = max(earlier)
+            extents.append((obj.category, ext))
+        for k, (key, value) in enumerate(sorted(obj.attributes.items())):
+            values = value if isinstance(value, list) else [value]
+            for m, v in enumerate(values):
+                row(row_id=f"{ref}:o{j}:a{k}.{m}", row_kind="attribute", row_where=f"{where} attribute {key}",
+                    _category=obj.category, attribute_key=f"{obj.category}.{key}",
+                    attribute_pair=f"{obj.category}.{key}={v}", **base)
 
 
 def dataframe(rows: list[dict]):

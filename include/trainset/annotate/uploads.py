@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 import stat
 import zipfile
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from pathlib import PurePosixPath
 from trainset.annotate.readers import IMAGE_SUFFIXES
 from trainset.config import ProjectConfig
 from trainset.storage import Storage
+
+log = logging.getLogger(__name__)
 
 
 def assignment_list_key(day: dt.date, worker_id: str) -> str:
@@ -138,3 +141,32 @@ def read_upload(storage: Storage, prefix: str, config: ProjectConfig) -> tuple[l
         else:
             files.append(UploadFile(rel, storage.read_bytes(entry.key), entry.uri))
     return files, problems
+
+
+def upload_workers(labeling: Storage, day: dt.date) -> set[str]:
+    """The workers with an upload folder for ``day`` (holding at least one file)."""
+    prefix = upload_prefix(day)
+    return {e.key[len(prefix):].lstrip("/").split("/", 1)[0] for e in labeling.list(prefix)
+            if "/" in e.key[len(prefix):].lstrip("/")}
+
+
+def quarantine_copy(labeling: Storage, quarantine: Storage, source_uri: str, day: dt.date,
+                    worker_id: str) -> str | None:
+    """Copy a rejected label (or the zip holding it) to ``quarantine/annotate/<day>/<worker>/``; returns its URI."""
+    if not source_uri.startswith(labeling.uri + "/"):
+        return None
+    key = source_uri[len(labeling.uri) + 1:]
+    container = key.split("!/", 1)[0]
+    member = key.split("!/", 1)[1] if "!/" in key else None
+    try:
+        data = labeling.read_bytes(container)
+        if member is not None:
+            members, _ = safe_zip_members(data, max_members=10**6, max_bytes=1 << 62, max_ratio=1e12)
+            data = dict(members).get(member)
+            if data is None:
+                return None
+    except Exception as err:  # the record matters more than the copy
+        log.warning("cannot copy %s to quarantine: %s", source_uri, err)
+        return None
+    name = PurePosixPath(member or container).name
+    return quarantine.write_bytes(f"annotate/{day.isoformat()}/{worker_id}/{name}", data)

@@ -164,8 +164,8 @@ def _hints(args) -> int:
 
 def _gt(args) -> int:
     from trainset import db
+    from trainset.quality.assign import add_reference_gt, mark_gt
     from trainset.quality.files import image_sizes, read_label_paths
-    from trainset.quality.service import add_reference_gt, mark_gt
 
     config = load_config(args.config)
     if not args.items and not args.labels:

@@ -12,7 +12,7 @@ from trainset.config import ProjectConfig
 TRANSFER_CHECK_SQL = """
 WITH passed AS (
     SELECT DISTINCT a.item_key FROM annotations a
-    WHERE a.status IN ('passed', 'repaired')
+    WHERE a.status = 'passed'
       AND EXISTS (SELECT 1 FROM inspections x WHERE x.item_key = a.item_key
                   AND x.round IN ('first', 'second') AND x.verdict = 'pass')
 )

@@ -127,7 +127,7 @@ def passed_items(conn, item_keys: list[str] | None = None) -> list[PassedItem]:
                i.location AS image_uri, coalesce(i.dataset_name, i.original_name) AS image_name
         FROM annotations a
         LEFT JOIN images i ON i.image_id = a.image_id
-        WHERE a.status IN ('passed', 'repaired')
+        WHERE a.status = 'passed'
           AND EXISTS (SELECT 1 FROM inspections x WHERE x.item_key = a.item_key
                       AND x.round IN ('first', 'second') AND x.verdict = 'pass')
           AND (%(keys)s::text[] IS NULL OR a.item_key = ANY(%(keys)s::text[]))

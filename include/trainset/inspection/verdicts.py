@@ -239,7 +239,7 @@ def _known_items(conn, keys: list[str]) -> dict[str, dict]:
         rows = db.fetch_dicts(cur, """
             SELECT DISTINCT ON (a.item_key) a.item_key, a.annotation_id, a.image_id, a.worker_id
             FROM annotations a
-            WHERE a.item_key = ANY(%s) AND a.status IN ('passed', 'repaired')
+            WHERE a.item_key = ANY(%s) AND a.status = 'passed'
               AND EXISTS (SELECT 1 FROM transfers t WHERE t.item_key = a.item_key AND t.kind = 'label'
                           AND t.status IN ('verified', 'superseded'))
             ORDER BY a.item_key, a.annotation_id DESC""", (keys,))

@@ -11,7 +11,8 @@ from pathlib import Path
 from trainset.config import ProjectConfig
 from trainset.inspection.transfer import fetch_uri
 from trainset.inspection.viewer import build_quality_gallery, quality_comparisons
-from trainset.quality.service import hint_lines
+from trainset.quality.score import hint_lines
+from trainset.step import StepContext, StepResult
 from trainset.storage import Storage, publish_site
 
 
@@ -51,3 +52,13 @@ def build_day_gallery(conn, config: ProjectConfig, day: dt.date, reports: Storag
             "gt": sum(c.kind == "gt" for c in comparisons),
             "consensus": sum(c.kind == "consensus" for c in comparisons),
             "items_with_hints": len(shown & set(hints))}
+
+
+def gallery_step(ctx: StepContext) -> StepResult:
+    """``labeling_refinement_validation.quality_gallery``: the day's overlays published to the reports root
+    (images on S3 are read with the runner's S3 client)."""
+    day = ctx.work_date
+    client = ctx.storages.s3_client if ctx.storages.any_on_s3("warehouse") else None
+    result = build_day_gallery(ctx.conn, ctx.config, day, ctx.storages.reports, s3_client=client)
+    return StepResult(f"quality gallery {day}: {result['items']} item(s) ({result['gt']} GT, "
+                      f"{result['consensus']} consensus): {result['page']}", xcom=result)

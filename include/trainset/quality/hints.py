@@ -170,18 +170,11 @@ def _knn_distance(query: np.ndarray, pool: np.ndarray, k: int, exclude_self: boo
     return np.sort(d, axis=1)[:, :k].mean(axis=1)
 
 
-def _geometry_hints(objs: list[_Obj], s: QualityHintSettings, crops: CropLoader | None) -> list[Hint]:
-    out: list[Hint] = []
-    by_class: dict[str, list[int]] = defaultdict(list)
-    for n, o in enumerate(objs):
-        by_class[o.box.category].append(n)
-    classes = [c for c, idx in by_class.items() if len(idx) >= s.min_class_objects]
-    if not classes:
-        return out
-    feats = np.array([o.features for o in objs])
-    stats = {c: _class_stats(feats[by_class[c]], s) for c in classes}
-    desc = _appearance(objs, crops) if s.appearance else {}
-    # Appearance: k-NN distance of each crop to its own class's crops, and to every other class's.
+def _appearance_z(objs: list[_Obj], classes: list[str], by_class: dict[str, list[int]], crops: CropLoader | None,
+                  s: QualityHintSettings) -> tuple[dict[int, float], dict[int, tuple[str, float]]]:
+    """Appearance: the k-NN distance of each crop to its own class's crops as a robust z score, and the other
+    class whose crops it is nearest (with that z): ``(z by object, (class, z) by object)``."""
+    desc = _appearance(objs, crops)
     app_z: dict[int, float] = {}
     app_other: dict[int, tuple[str, float]] = {}
     pools = {c: [n for n in by_class[c] if n in desc] for c in classes}
@@ -203,6 +196,20 @@ def _geometry_hints(objs: list[_Obj], s: QualityHintSettings, crops: CropLoader 
                 z = (d - med) / scale
                 if n not in app_other or z < app_other[n][1]:
                     app_other[n] = (other, z)
+    return app_z, app_other
+
+
+def _geometry_hints(objs: list[_Obj], s: QualityHintSettings, crops: CropLoader | None) -> list[Hint]:
+    out: list[Hint] = []
+    by_class: dict[str, list[int]] = defaultdict(list)
+    for n, o in enumerate(objs):
+        by_class[o.box.category].append(n)
+    classes = [c for c, idx in by_class.items() if len(idx) >= s.min_class_objects]
+    if not classes:
+        return out
+    feats = np.array([o.features for o in objs])
+    stats = {c: _class_stats(feats[by_class[c]], s) for c in classes}
+    app_z, app_other = _appearance_z(objs, classes, by_class, crops, s) if s.appearance else ({}, {})
     for c in classes:
         med, scale = stats[c]
         for n in by_class[c]:

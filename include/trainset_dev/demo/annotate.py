@@ -18,8 +18,9 @@ import json
 import zipfile
 from pathlib import PurePosixPath
 
-from trainset.annotate.service import SIZE_SQL, distribute_day, real_size
+from trainset.annotate.distribute import distribute_day
 from trainset.annotate.uploads import upload_prefix
+from trainset.annotate.warehouse import SIZE_SQL, real_size
 from trainset.config import ProjectConfig
 from trainset.db import fetch_dicts
 from trainset.storage import Storage, open_storage
