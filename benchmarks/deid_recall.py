@@ -1,14 +1,16 @@
 """De-identification recall and detector cost on the shared corpus, the configured settings ("after") against the
 previous defaults ("before"), both measured in this one run on this machine.
 
-Sets (``trainset.anonymize_eval.load_corpus_sets``): ``faces`` (../shared/corpus/faces/face), ``plates/eu``
-(faces/plates/eu), ``plates/us`` and ``plates/br`` (openalpr's benchmark photos).  Every photo is run through
+Sets (``trainset_dev.deid_eval.load_corpus_sets``): ``faces`` (../shared/corpus/faces/face), ``plates/eu``
+(faces/plates/eu), ``plates/us`` and ``plates/br`` (openalpr's benchmark photos), and ``faces/small``: sheets
+of the corpus's face photos reduced until their faces are 10, 12, 14, 16 and 20 px wide
+(``trainset_dev.deid_small_faces``; the corpus has no photo with faces that small).  Every photo is run through
 both configurations one after the other, so load from other processes falls on both alike; the detector cost
 is CPU time of this thread (both models compute on it with ``threads=1``), per corpus photo, and per generated
 1 MP (1155x866) and 12 MP (4000x3000) photo (scikit-image's astronaut portrait enlarged into a frame).
 
 Prints the photos where the configured settings miss something or find something unlisted, a table, and a last
-line that is one JSON object.  Definitions ("masked", "covered", "false") are in ``trainset.anonymize_eval``.
+line that is one JSON object.  Definitions ("masked", "covered", "false") are in ``trainset_dev.deid_eval``.
 
     python benchmarks/deid_recall.py [--corpus DIR] [--set plates/us ...] [--before '{"key": value}']
                                      [--after '{"key": value}'] [--repeats N] [--quiet]
@@ -28,9 +30,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image
-from trainset.anonymize import Detection, Detectors, mask_in_place
-from trainset.anonymize_eval import PREVIOUS_DEFAULTS, load_corpus_sets, load_rgb, score_case
 from trainset.config import get_config
+from trainset.refine.deid import Detection, Detectors, mask_in_place
+from trainset_dev.deid_eval import PREVIOUS_DEFAULTS, case_rgb, load_corpus_sets, score_case
+from trainset_dev.deid_small_faces import small_face_sheets
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = Path(os.environ.get("TRAINSET_CORPUS", ROOT.parent / "shared" / "corpus"))
@@ -97,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         detectors[name] = Detectors(settings)
         load_s[name] = round(time.perf_counter() - started, 2)
     sets = load_corpus_sets(args.corpus)
+    sets["faces/small"] = small_face_sheets(args.corpus)
     if args.sets:
         sets = {name: cases for name, cases in sets.items() if name in args.sets}
 
@@ -104,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     for set_name, cases in sets.items():
         totals = {name: {"listed": 0, "masked": 0, "false": 0, "cpu_ms": 0.0} for name in configs}
         for case in cases:
-            rgb = load_rgb(case.path)
+            rgb = case_rgb(case)
             for name, det in detectors.items():
                 before = sum(det.cpu_timings.values())
                 found = det.detect(rgb)
@@ -151,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         for set_name, row in report["sets"].items():
             cells = [f"{r['masked']}/{r['listed']} {r['recall']:.1%} {r['false_per_image']:.2f} "
                      f"{r['detector_cpu_ms_per_image']:.0f}ms" for r in (row["before"], row["after"])]
-            print(f"{set_name:<10} {cells[0]:>22} {cells[1]:>22}")
+            print(f"{set_name:<12} {cells[0]:>22} {cells[1]:>22}")
         for label in ("1mp", "12mp"):
             c = report[f"detector_cpu_ms_{label}"]
             print(f"detectors per {label} photo: before {c['before']} ms, after {c['after']} ms "

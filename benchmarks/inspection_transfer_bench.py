@@ -21,7 +21,8 @@ from pathlib import Path
 
 from trainset import db
 from trainset.config import load_config
-from trainset.inspection.transfer import InspectionServer, transfer_passed
+from trainset.inspection.server import InspectionServer
+from trainset.inspection.transfer import transfer_passed
 from trainset_dev import devstack
 from trainset_dev.peers.localpeers import LocalS3
 from trainset_dev.seeds.inspection import seed_passed_items

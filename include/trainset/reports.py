@@ -11,12 +11,15 @@ import csv
 import datetime as dt
 import html
 import io
+import shutil
+import tempfile
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
-from trainset import figures
+from trainset import figures, outbox
 from trainset.db import fetch_dicts
+from trainset.step import StepContext, StepResult, StepSkipped
 
 # The views a PM or data engineer may export, with what each answers.
 VIEWS: dict[str, str] = {
@@ -180,6 +183,62 @@ def annotation_data_to_csv(conn, out_dir: Path, day: dt.date, *, syntax_target: 
             "rows": len(progress)}
 
 
+def daily_report_step(ctx: StepContext) -> StepResult:
+    """The ``annotation_data_to_csv`` task: the day's (``day``, default the work date) progress files into
+    ``<reports>/daily/<day>/`` and the ``daily_reports`` row; XCom ``{"day", "files", "key_numbers", "rows"}``
+    (the CSV and XLSX are the e-mail's attachments; the quality CSV stays beside them)."""
+    config = ctx.config
+    day = ctx.arg("day") or ctx.work_date
+    reports = ctx.storages.reports
+    work = Path(tempfile.mkdtemp(prefix="daily-report-"))
+    try:
+        result = annotation_data_to_csv(ctx.conn, work, day, syntax_target=config.annotate.syntax_accuracy_target)
+        uris = [reports.put_file(f"daily/{day.isoformat()}/{result[k].name}", result[k]) for k in ("csv", "xlsx")]
+        reports.put_file(f"daily/{day.isoformat()}/{result['quality_csv'].name}", result["quality_csv"])
+        record_daily_report(ctx.conn, day, uris, result["key_numbers"])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    n = result["key_numbers"]
+    line = (f"daily report {day}: {result['rows']} progress rows; collected today {n['collected_today']}; "
+            f"first inspection ({n['first_inspection_scope_today']}) {n['first_passed_today']}/"
+            f"{n['first_inspected_today']} passed, ({n['first_inspection_scope_total']}) {n['first_passed_total']}/"
+            f"{n['first_inspected_total']}; 구문 정확성 ({n['first_inspection_scope_total']}) "
+            f"{figures.syntax_text(n['syntax_accuracy_total'], config.annotate.syntax_accuracy_target)}; "
+            f"검수 ({n['inspection_scope_today']}) {n['server_passed_today']}/{n['server_inspected_today']} passed; "
+            f"files {', '.join(uris)}")
+    return StepResult(summary=line, xcom={"day": day.isoformat(), "files": uris, "key_numbers": n,
+                                          "rows": result["rows"]})
+
+
+def email_report_step(ctx: StepContext) -> StepResult:
+    """The ``email_report`` task: the built report (``ctx.upstream["built"]``) e-mailed once per day to
+    ``recipients`` (default ``report.recipients``; none: skipped) over ``ctx.mail``, the CSV and XLSX attached
+    under their report file names; a failed send is recorded and raised (the task retries)."""
+    config = ctx.config
+    built = ctx.upstream["built"]
+    recipients = ctx.arg("recipients") or list(config.report.recipients)
+    if not recipients:
+        raise StepSkipped("no recipients (config report.recipients is empty)")
+    day = dt.date.fromisoformat(built["day"])
+    reports = ctx.storages.reports
+    work = Path(tempfile.mkdtemp(prefix="daily-mail-"))
+    try:
+        files = []
+        for uri in built["files"]:
+            key = uri[len(reports.uri) + 1:]
+            fetched = reports.fetch_to(key, work)
+            target = work / Path(key).name  # attachments carry the report's file name
+            if fetched != target:
+                shutil.copyfile(fetched, target)
+            files.append(target)
+        body = report_html(config.project.name, day, built["key_numbers"], attachments=[p.name for p in files])
+        result = send_daily_report(ctx.conn, ctx.mail, day=day, recipients=recipients,
+                                   subject=report_subject(config.project.name, day), html_body=body, files=files)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return StepResult(summary=f"daily report {day}: {result['status']} to {', '.join(recipients)}", xcom=result)
+
+
 _pct = figures.pct
 
 
@@ -223,31 +282,16 @@ def report_html(project_name: str, day: dt.date, numbers: dict, *, attachments: 
 
 def send_daily_report(conn, send, *, day: dt.date, recipients: Sequence[str], subject: str, html_body: str,
                       files: Sequence[Path]) -> dict:
-    """Send the day's report once: the ``notifications`` row (dedupe key ``daily_report:<day>``) makes a re-run
-    of the same day a no-op; a failed send is recorded with its error and raised (the task retries)."""
-    import json
-
+    """Send the day's report once through the notifications outbox (dedupe key ``daily_report:<day>``): a re-run
+    of the same day is a no-op; a failed send is recorded with its error and raised (the task retries)."""
     key = f"daily_report:{day.isoformat()}"
     if not recipients:
         return {"status": "skipped", "reason": "report.recipients is empty", "dedupe_key": key}
-    with conn.cursor() as cur:
-        cur.execute("""INSERT INTO notifications (dedupe_key, channel, recipient, payload) VALUES (%s, 'email', %s, %s)
-                       ON CONFLICT (dedupe_key) DO NOTHING""",
-                    (key, ", ".join(recipients), json.dumps({"subject": subject, "files": [p.name for p in files]})))
-        cur.execute("SELECT status FROM notifications WHERE dedupe_key = %s FOR UPDATE", (key,))
-        if cur.fetchone()[0] == "sent":
-            conn.commit()
-            return {"status": "already_sent", "dedupe_key": key}
-        try:
-            send(list(recipients), subject, html_body, [str(p) for p in files])
-        except Exception as err:
-            cur.execute("UPDATE notifications SET status = 'failed', attempts = attempts + 1, last_error = %s "
-                        "WHERE dedupe_key = %s", (str(err)[:500], key))
-            conn.commit()
-            raise
-        cur.execute("UPDATE notifications SET status = 'sent', attempts = attempts + 1, sent_at = now(), "
-                    "last_error = NULL WHERE dedupe_key = %s", (key,))
-    conn.commit()
+    status = outbox.send_once(
+        conn, key, "email", ", ".join(recipients), {"subject": subject, "files": [p.name for p in files]},
+        lambda row: send(list(recipients), subject, html_body, [str(p) for p in files]), on_failure="raise")
+    if status != "sent":
+        return {"status": "already_sent", "dedupe_key": key}
     return {"status": "sent", "dedupe_key": key, "recipients": list(recipients)}
 
 
@@ -259,4 +303,3 @@ def record_daily_report(conn, day: dt.date, file_uris: Sequence[str], numbers: d
                        ON CONFLICT (report_day) DO UPDATE SET file_uris = EXCLUDED.file_uris,
                            key_numbers = EXCLUDED.key_numbers, created_at = now()""",
                     (day, list(file_uris), json.dumps(numbers)))
-    conn.commit()

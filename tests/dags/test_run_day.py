@@ -44,12 +44,15 @@ def test_override_wins():
 
 
 def test_the_inspection_operators_use_the_kst_day():
-    """The gallery operator's day when no verdict days are pulled: the old code took the UTC date (the 16th)."""
-    from trainset_airflow.operators import inspection
+    """The gallery operator's day when no verdict days are pulled: the old code took the UTC date (the 16th).
+    Every inspection operator now stands on TrainsetStepOperator, whose step context takes the day from runday."""
+    from trainset_airflow.operators import base, inspection
 
-    source = (ROOT / "plugins/trainset_airflow/operators/inspection.py").read_text(encoding="utf-8")
-    assert "run_day(context, config)" in source
-    assert inspection.run_day is run_day
+    source = (ROOT / "plugins/trainset_airflow/operators/base.py").read_text(encoding="utf-8")
+    assert "run_day(context, config, self.work_date)" in source
+    assert base.run_day is run_day
+    assert all(issubclass(getattr(inspection, name), base.TrainsetStepOperator)
+               for name in ("InspectionGalleryOperator", "VerdictIngestOperator", "BulkFixOperator"))
 
 
 def test_one_definition_of_the_runs_day():

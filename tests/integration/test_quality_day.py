@@ -188,7 +188,7 @@ def test_quality_demo_day(quality_env, run_dag):
 
     # The gallery the run published (task quality_gallery): GT vs labeler and replica vs replica overlays, hints
     # beside the image, under the reports root.
-    from trainset.inspection.viewer import OTHER_RGB, REFERENCE_RGB, quality_comparisons
+    from trainset.inspection.comparison import OTHER_RGB, REFERENCE_RGB, quality_comparisons
     from trainset.quality.score import hint_lines
 
     bad_gt = next(a["item_key"] for a in gt_anns if a["worker_id"] == "bad")

@@ -124,7 +124,7 @@ def test_refine_demo(project_env, refine_config, run_dag):
     assert np.abs(out - np.asarray(ref, dtype=np.float32)).mean() < 12
 
     # Faces were found and masked: a second detector pass over the outputs finds none above the threshold.
-    from trainset.anonymize import Detectors
+    from trainset.refine.deid import Detectors
 
     with conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM detections WHERE kind = 'face' AND masked")

@@ -16,8 +16,8 @@ def test_gallery_of_a_midnight_kst_run_shows_the_kst_day(project_env, monkeypatc
     asked = []
     monkeypatch.setattr(viewer, "failed_items", lambda conn, *, day, verdict: asked.append(day) or [])
     op = InspectionGalleryOperator(task_id="labeling_show")
-    for context in ({"logical_date": MIDNIGHT_KST, "dag_run": SimpleNamespace(run_after=MIDNIGHT_KST)},
-                    {"logical_date": None, "dag_run": SimpleNamespace(run_after=MIDNIGHT_KST)}):
+    for context in ({"logical_date": MIDNIGHT_KST, "dag_run": SimpleNamespace(run_after=MIDNIGHT_KST), "run_id": "r"},
+                    {"logical_date": None, "dag_run": SimpleNamespace(run_after=MIDNIGHT_KST), "run_id": "r"}):
         assert op.execute(context) == {"pages": {}}
     assert asked == [dt.date(2026, 3, 17), dt.date(2026, 3, 17)]
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from trainset.config import DEFAULT_CONFIG_PATH
 from trainset.storage import LocalStorage
-from trainset.train.release import verify_release
+from trainset.train.verify import verify_release
 from trainset_dev.demo.train import demo_summary
 from trainset_dev.peers.mailsink import SmtpSink
 from trainset_dev.seeds.train import seed_inspected_items

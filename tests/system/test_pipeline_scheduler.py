@@ -182,7 +182,7 @@ def test_whole_chain_under_the_scheduler(scheduler_stack):
 
     # The release: published, its items exactly the inspection passes, verifying against its manifest.
     from trainset.storage import open_storage
-    from trainset.train.release import verify_release
+    from trainset.train.verify import verify_release
 
     releases = _rows(dsn, "SELECT release_name FROM releases ORDER BY created_at")
     assert len(releases) == 1

@@ -10,16 +10,11 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image
-from trainset.anonymize import (
-    Detection,
-    Detectors,
-    PlatedetModel,
-    grow_box,
-    map_box_to_full,
-    mask,
-    reduce_for_detection,
-)
 from trainset.config import AnonymizeSettings
+from trainset.refine.deid import Detection, Detectors, grow_box, mask
+from trainset.refine.deid.boxes import map_box_to_full, reduce_for_detection
+from trainset.refine.deid.faces import small_face_tiles
+from trainset.refine.deid.plates import PlatedetModel
 
 
 def noise(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -250,3 +245,22 @@ def test_greyscale_and_rgba_inputs_are_accepted(face_detectors):
     assert len(face_detectors.detect(grey)) == 1
     assert len(face_detectors.detect(rgba)) == 1
     assert face_detectors.detect(np.zeros((8, 8, 3), np.uint8)) == []  # too small to hold anything
+
+
+# --- the small-face second look ----------------------------------------------------------------------------------
+
+
+def test_the_small_face_look_needs_a_crowd_and_gives_one_clipped_tile_per_neighbourhood():
+    settings = AnonymizeSettings(face_zoom=2.5, face_zoom_min_cues=3, face_zoom_max_width=24, face_zoom_tile=100,
+                                 face_zoom_max_tiles=2)
+    scales = (0.5, 0.5)  # the searched copy is half the photo's size
+    two_small = [(10, 10, 12, 14, 0.3), (40, 12, 13, 15, 0.6)]
+    big = [(200, 100, 60, 70, 0.9)]
+    assert small_face_tiles(two_small + big, scales, 800, 600, settings) == []  # a big face and two cues: no crowd
+    crowd = [*two_small, (30, 15, 12, 14, 0.4), (300, 200, 14, 16, 0.25)]
+    tiles = small_face_tiles(crowd + big, scales, 800, 600, settings)
+    # best cue first (40,12 -> centre 93,39 at full size), tile 100 searched px = 200 full px, clipped at 0;
+    # the cues at x 10 and 30 lie in that tile; the next neighbourhood is the one at (300, 200)
+    assert tiles == [(0, 0, 193, 139), (514, 316, 714, 516)]
+    assert small_face_tiles(crowd, scales, 800, 600, settings.model_copy(update={"face_zoom": 1.0})) == []
+    assert len(small_face_tiles(crowd, scales, 800, 600, settings.model_copy(update={"face_zoom_max_tiles": 1}))) == 1

@@ -8,9 +8,9 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-from trainset.anonymize import Detection, mask
 from trainset.audit import raw_key, run_audit, unmasked_boxes
 from trainset.config import load_config
+from trainset.refine.deid import Detection, mask
 from trainset.storage import LocalStorage
 
 BOX = (120, 80, 96, 112)  # a "face": x, y, w, h in the original's pixels

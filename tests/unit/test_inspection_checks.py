@@ -7,7 +7,8 @@ import uuid
 from trainset.config import load_config
 from trainset.expectations import validate_dataframe
 from trainset.inspection.checks import TRANSFER_CHECK_SQL, VERDICT_CHECK_SQL, verdict_suite_parameters
-from trainset.inspection.transfer import InspectionServer, transfer_passed
+from trainset.inspection.server import InspectionServer
+from trainset.inspection.transfer import transfer_passed
 from trainset.inspection.verdicts import ingest_verdicts
 from trainset.storage import open_storage
 from trainset_dev.seeds.inspection import seed_passed_items

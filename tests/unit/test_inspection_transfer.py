@@ -11,7 +11,8 @@ import uuid
 import pytest
 from trainset.config import load_config
 from trainset.inspection.layout import place, split_of
-from trainset.inspection.transfer import InspectionServer, TransferHooks, hash_file, transfer_passed
+from trainset.inspection.server import InspectionServer, TransferHooks, hash_file
+from trainset.inspection.transfer import transfer_passed
 from trainset_dev.seeds.inspection import seed_passed_items
 
 SPECS = [("TS_person_20260314_000001", "person", "w1"), ("TS_animal_20260314_000002", "animal", "w1"),

@@ -8,7 +8,8 @@ import uuid
 import pytest
 from trainset.config import load_config
 from trainset.inspection.rework import notify_rework, send_pending, slack_poster
-from trainset.inspection.transfer import InspectionServer, transfer_passed
+from trainset.inspection.server import InspectionServer
+from trainset.inspection.transfer import transfer_passed
 from trainset.inspection.verdicts import ingest_verdicts
 from trainset.storage import LocalStorage, open_storage
 from trainset_dev.seeds.inspection import seed_passed_items

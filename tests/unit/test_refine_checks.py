@@ -172,7 +172,7 @@ def test_resize_policies():
 
 def test_render_masks_a_face_and_reports_it_in_original_coordinates():
     import skimage.data
-    from trainset.anonymize import Detectors
+    from trainset.refine.deid import Detectors
 
     cfg = _config(long_side=256)
     photo = Image.fromarray(skimage.data.astronaut())  # 512 x 512, one face near the top

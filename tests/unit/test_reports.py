@@ -117,7 +117,7 @@ def test_a_failed_send_is_recorded_and_retried_later(seeded, tmp_path):
                                   files=[])
     with seeded.cursor() as cur:
         cur.execute("SELECT status, attempts, last_error FROM notifications")
-        assert cur.fetchone() == ("failed", 1, "connection refused")
+        assert cur.fetchone() == ("failed", 1, "SMTPServerDisconnected: connection refused")
     sent = []
     result = reports.send_daily_report(seeded, lambda *a: sent.append(a), day=DAY, recipients=["pm@example.test"],
                                        subject="s", html_body="b", files=[])

@@ -18,11 +18,9 @@ from trainset.train.release import (
     ReleaseExists,
     plan_release,
     publish_release,
-    read_manifest,
-    release_check_rows,
     uri_reader,
-    verify_release,
 )
+from trainset.train.verify import read_manifest, release_check_rows, verify_release
 from trainset_dev.demo.train import demo_summary
 from trainset_dev.seeds.train import seed_inspected_items
 

@@ -13,8 +13,8 @@ from trainset.train.release import (
     plan_release,
     publish_release,
     uri_reader,
-    verify_release,
 )
+from trainset.train.verify import verify_release
 from trainset_dev.seeds.train import seed_inspected_items
 
 

@@ -300,7 +300,8 @@ def check_releases(snap: Snapshot) -> None:
             snap.result.add("item_in_two_splits", f"release:{release}", f"image {image_id} is in {sorted(names)}")
     if "training" not in snap.listed:
         return
-    from trainset.train.release import ReleaseError, verify_release
+    from trainset.train.release import ReleaseError
+    from trainset.train.verify import verify_release
 
     for name in sorted(snap.release_names):
         try:

@@ -36,7 +36,7 @@ class RecordedDetections:
         self.boxes, self.upright_width = boxes, upright_width
 
     def detect(self, rgb: np.ndarray) -> list:
-        from trainset.anonymize import Detection
+        from trainset.refine.deid import Detection
 
         s = rgb.shape[1] / self.upright_width  # render decodes at a reduced JPEG scale, then reports * 1/s
         return [Detection("face", x * s, y * s, w * s, h * s, 1.0, "records") for x, y, w, h in self.boxes]

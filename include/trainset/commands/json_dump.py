@@ -6,7 +6,8 @@
 Rules: rename_class:OLD=NEW, drop_attribute:NAME[@CLASS], clamp_boxes, set_meta:PATH=VALUE.  ``--apply`` keeps
 each original under ``<reports>/bulkfix/<run>/originals/``, records one audit row per changed file in the
 records DB (``annotation_fixes``) and re-validates every changed file with the first inspection's rules; exit
-status 1 when a changed file fails re-validation.  Same code as the ``json_dump`` DAG.
+status 1 when a changed file fails re-validation.  Same step as the ``json_dump`` DAG (``bulkfix_step``); the
+records DB is read for the re-validation and written for the audit.
 """
 
 from __future__ import annotations
@@ -33,30 +34,26 @@ def register(sub) -> None:
 
 def _json_dump(args) -> int:
     from trainset import db
-    from trainset.inspection.bulkfix import RuleError, apply_fixes, parse_rule
-    from trainset.storage import open_storage
+    from trainset.inspection.bulkfix import bulkfix_step
+    from trainset.step import StepInputError, Storages, run_step
 
     config = load_config(args.config)
-    try:
-        rules = [parse_rule(r) for r in args.rules]
-    except RuleError as err:
-        raise SystemExit(f"json-dump: {err}") from None
     client = None
     if args.s3_endpoint:
         import boto3
 
         client = boto3.client("s3", endpoint_url=args.s3_endpoint)
     run = args.run or "json_dump__" + dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    storage = open_storage(args.root or config.storage.labeling, client)
-    conn = db.connect(args.dsn) if args.apply else None
+    conn = db.connect(args.dsn)
     try:
-        result = apply_fixes(conn, storage, args.prefix, rules, config, run=run, dry_run=not args.apply,
-                             backup=open_storage(config.storage.reports, client) if args.apply else None)
-        if conn is not None:
-            conn.commit()  # the command is the runner: what the step wrote is kept once it returns
+        result = run_step(bulkfix_step, conn=conn, config=config, run_id=run,
+                          storages=Storages(config, (lambda: client) if client is not None else None),
+                          args={"rules": args.rules, "root": args.root, "prefix": args.prefix,
+                                "dry_run": not args.apply, "run": run})
+    except StepInputError as err:
+        raise SystemExit(f"json-dump: {err}") from None
     finally:
-        if conn is not None:
-            conn.close()
-    for line in result.summary_lines(examples=20):
+        conn.close()
+    for line in result.lines():
         print(line)
-    return 1 if result.revalidation_failures else 0
+    return 1 if result.xcom["revalidation_failed"] else 0

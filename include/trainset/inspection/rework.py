@@ -2,12 +2,13 @@
 
 Two steps, so a notice is never lost and never sent twice:
 
-1. ``plan_notices`` groups the annotation failures that have no notice yet by labeler and records one
-   ``notifications`` row per group (status pending; the dedupe key is the labeler plus a hash of the items), and
-   links the failures to it in the same transaction;
-2. ``send_pending`` sends every pending/failed rework notice, retrying an outage with backoff; a notice that still
-   cannot be sent stays recorded as failed (with the error) and goes out on a later run.  Nothing here raises
-   for a Slack outage: the transfer and the verdicts are never held back by Slack.
+1. ``plan_notices`` groups the annotation failures that have no notice yet by labeler and enqueues one message
+   per group in the notifications outbox (``trainset.outbox``; the dedupe key is the labeler plus a hash of the
+   items), and links the failures to it in the same transaction;
+2. ``send_pending`` sends every unsent rework notice through the outbox with its ``record`` rule: an outage is
+   retried with backoff; a notice that still cannot be sent stays recorded as failed (with the error) and goes
+   out on a later run.  Nothing here raises for a Slack outage: the transfer and the verdicts are never held back
+   by Slack.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from trainset import db
+from trainset import db, outbox
 from trainset.config import ProjectConfig
+from trainset.step import StepContext, StepResult
 
 log = logging.getLogger(__name__)
 
@@ -85,20 +87,12 @@ def plan_notices(conn, config: ProjectConfig) -> int:
             name = first["worker_name"] or worker_id or "(labeler unknown)"
         payload = {"worker_id": worker_id, "items": items, "text": _message(name, items)}
         with conn.cursor() as cur:
-            cur.execute("""INSERT INTO notifications (dedupe_key, channel, recipient, payload, status)
-                           VALUES (%s, %s, %s, %s, 'pending') ON CONFLICT (dedupe_key) DO NOTHING
-                           RETURNING notification_id""", (dedupe, channel, recipient, json.dumps(payload)))
-            got = cur.fetchone()
-            if got is None:
-                cur.execute("SELECT notification_id FROM notifications WHERE dedupe_key = %s", (dedupe,))
-                got = cur.fetchone()
-            else:
-                planned += 1
+            notification_id, _, created = outbox.enqueue(cur, dedupe, channel, recipient, payload)
+            planned += created
             db.execute_batch(cur, """UPDATE inspection_rework r SET notification_id = v.nid::bigint
                                      FROM (VALUES %s) AS v(item_key, day, nid)
                                      WHERE r.item_key = v.item_key AND r.inspected_on = v.day::date""",
-                             [(r["item_key"], r["inspected_on"], got[0]) for r in group])
-        conn.commit()
+                             [(r["item_key"], r["inspected_on"], notification_id) for r in group])
     return planned
 
 
@@ -107,38 +101,13 @@ def send_pending(conn, config: ProjectConfig, post: Poster, *, sleep: Callable[[
     """Send every pending or failed rework notice; an outage is retried, then recorded (never raised)."""
     result = result or NoticeResult()
     settings = config.inspection
-    with conn.cursor() as cur:
-        pending = db.fetch_dicts(cur, """
-            SELECT notification_id, recipient, payload FROM notifications
-            WHERE dedupe_key LIKE %s AND status IN ('pending', 'failed') ORDER BY notification_id""",
-            (DEDUPE_PREFIX + "%",))
-    for note in pending:
-        error = None
-        tries = 0
-        for attempt in range(1, settings.notice_max_attempts + 1):
-            tries = attempt
-            try:
-                post(note["recipient"], note["payload"]["text"])
-                error = None
-                break
-            except Exception as err:  # noqa: BLE001 - any failure of the endpoint is an outage to record
-                error = f"{type(err).__name__}: {err}"[:1000]
-                log.warning("rework notice %s to %s, attempt %d/%d: %s", note["notification_id"], note["recipient"],
-                            attempt, settings.notice_max_attempts, error)
-                if attempt < settings.notice_max_attempts:
-                    sleep(settings.notice_retry_delay_s * 2 ** (attempt - 1))
-        result.attempts += tries
-        with conn.cursor() as cur:
-            if error is None:
-                cur.execute("""UPDATE notifications SET status = 'sent', sent_at = now(), attempts = attempts + %s,
-                               last_error = NULL WHERE notification_id = %s""", (tries, note["notification_id"]))
-                result.sent += 1
-                result.recipients.append(note["recipient"])
-            else:
-                cur.execute("""UPDATE notifications SET status = 'failed', attempts = attempts + %s, last_error = %s
-                               WHERE notification_id = %s""", (tries, error, note["notification_id"]))
-                result.failed += 1
-        conn.commit()
+    done = outbox.send_pending(conn, outbox.slack_deliver(post), prefix=DEDUPE_PREFIX, on_failure="record",
+                               max_attempts=settings.notice_max_attempts,
+                               retry_delay_s=settings.notice_retry_delay_s, sleep=sleep)
+    result.sent += len(done.sent)
+    result.failed += len(done.failed)
+    result.attempts += done.attempts
+    result.recipients += done.recipients
     return result
 
 
@@ -146,6 +115,18 @@ def notify_rework(conn, config: ProjectConfig, post: Poster, *, sleep: Callable[
         -> NoticeResult:
     result = NoticeResult(planned=plan_notices(conn, config))
     return send_pending(conn, config, post, sleep=sleep, result=result)
+
+
+def rework_step(ctx: StepContext) -> StepResult:
+    """The ``validation_labeling`` task: plan and send the rework notices over ``ctx.slack`` (never fails on a
+    Slack outage: what could not be sent is recorded and goes out on the next run)."""
+    result = notify_rework(ctx.conn, ctx.config, ctx.slack)
+    warnings = []
+    if result.failed:
+        warnings.append(f"{result.failed} rework notice(s) could not be sent now; they stay recorded as failed and "
+                        "are sent on the next run")
+    return StepResult(summary=result.summary(), warnings=warnings,
+                      xcom={"planned": result.planned, "sent": result.sent, "failed": result.failed})
 
 
 def slack_poster(client) -> Poster:

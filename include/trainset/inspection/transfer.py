@@ -17,15 +17,10 @@ run's manifest (CSV + JSON: item, object key, size, sha256, time) goes into the 
 
 from __future__ import annotations
 
-import base64
-import csv
-import datetime as dt
 import hashlib
-import io
 import itertools
 import json
 import logging
-import re
 import shutil
 import tempfile
 import time
@@ -37,20 +32,22 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from trainset import db
-from trainset.config import InspectionSettings, ProjectConfig
+from trainset.config import ProjectConfig
 from trainset.inspection import labels
 from trainset.inspection.layout import place
+from trainset.inspection.manifest import write_manifest
+from trainset.inspection.server import (
+    MB,
+    InspectionServer,
+    ServerObject,
+    TransferError,
+    TransferHooks,
+    hash_file,
+    part_size,
+)
+from trainset.step import StepContext, StepResult
 
 log = logging.getLogger(__name__)
-MB = 1024 * 1024
-READ_CHUNK = 1 * MB
-
-_TRANSIENT_CODES = {"500", "502", "503", "504", "InternalError", "ServiceUnavailable", "SlowDown",
-                    "RequestTimeout", "RequestTimeTooSkewed", "Throttling", "BadDigest", "XAmzContentSHA256Mismatch"}
-
-
-class TransferError(RuntimeError):
-    """An object could not be sent and verified within the allowed attempts."""
 
 
 @dataclass(frozen=True)
@@ -63,28 +60,6 @@ class PassedItem:
     image_name: str
     label_uri: str | None
     payload: dict | None
-
-
-@dataclass
-class ServerObject:
-    item_key: str
-    kind: str  # image | label | manifest
-    key: str  # object key relative to the server root
-    path: Path  # local file with the bytes
-    size: int
-    sha256: str
-    part_digests: list[bytes]  # per part of the multipart chunk size, for the composite checksum
-    action: str = ""  # uploaded | recovered | skipped | resent
-    attempts: int = 0
-
-
-@dataclass
-class TransferHooks:
-    """Points where a caller (a test, a dry run) can act: after an upload and before verification, and before a
-    batch of records is written.  A hook that raises aborts the run like a real crash would."""
-
-    after_upload: Callable[[ServerObject], None] | None = None
-    before_record: Callable[[list[ServerObject]], None] | None = None
 
 
 @dataclass
@@ -118,12 +93,10 @@ class TransferResult:
 
 def passed_items(conn, item_keys: list[str] | None = None) -> list[PassedItem]:
     """Latest passed/repaired annotation per item whose first (or second) inspection said pass."""
-    # to_jsonb(a) reads optional columns (label_uri, class_name) added by the annotate stage's migration.
     sql = """
         SELECT DISTINCT ON (a.item_key)
                a.item_key, a.annotation_id, a.image_id, a.payload,
-               to_jsonb(a) ->> 'label_uri' AS label_uri,
-               coalesce(i.class_name, to_jsonb(a) ->> 'class_name') AS class_name,
+               a.label_uri, coalesce(i.class_name, a.class_name) AS class_name,
                i.location AS image_uri, coalesce(i.dataset_name, i.original_name) AS image_name
         FROM annotations a
         LEFT JOIN images i ON i.image_id = a.image_id
@@ -139,170 +112,6 @@ def passed_items(conn, item_keys: list[str] | None = None) -> list[PassedItem]:
                        class_name=r["class_name"], image_uri=r["image_uri"],
                        image_name=Path(urlparse(r["image_name"] or r["image_uri"] or r["item_key"]).path).name,
                        label_uri=r["label_uri"], payload=r["payload"]) for r in rows]
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Checksums
-
-
-def hash_file(path: Path, part_size: int) -> tuple[str, int, list[bytes]]:
-    """sha256 hex, size and the per-part sha256 digests for ``part_size`` parts, in one read of the file."""
-    whole = hashlib.sha256()
-    parts: list[bytes] = []
-    size = 0
-    with open(path, "rb") as fh:
-        while True:
-            part = hashlib.sha256()
-            left = part_size
-            while left > 0:
-                chunk = fh.read(min(READ_CHUNK, left))
-                if not chunk:
-                    break
-                whole.update(chunk)
-                part.update(chunk)
-                left -= len(chunk)
-                size += len(chunk)
-            if left == part_size:
-                break
-            parts.append(part.digest())
-            if left > 0:
-                break
-    return whole.hexdigest(), size, parts
-
-
-def _b64(digest: bytes) -> str:
-    return base64.b64encode(digest).decode("ascii")
-
-
-def expected_checksums(obj: ServerObject, multipart_threshold: int) -> set[str]:
-    """The ChecksumSHA256 values S3 reports for these bytes: the plain one, or the composite of the parts."""
-    full = _b64(bytes.fromhex(obj.sha256))
-    if obj.size < multipart_threshold:
-        return {full}
-    return {full, _b64(hashlib.sha256(b"".join(obj.part_digests)).digest())}
-
-
-def _part_size(settings: InspectionSettings, size: int) -> int:
-    from s3transfer.utils import ChunksizeAdjuster
-
-    # The same adjustment s3transfer makes (at most 10,000 parts), so our composite matches the server's.
-    return ChunksizeAdjuster().adjust_chunksize(settings.multipart_chunk_mb * MB, size)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# The server
-
-
-class InspectionServer:
-    """The inspection server's bucket and prefix, over a boto3 S3 client."""
-
-    def __init__(self, uri: str, client, settings: InspectionSettings, *, sleep: Callable[[float], None] = time.sleep):
-        parsed = urlparse(uri)
-        if parsed.scheme != "s3" or not parsed.netloc:
-            raise ValueError(f"the inspection server must be an s3:// URI, got {uri!r}")
-        self.uri = uri.rstrip("/")
-        self.bucket = parsed.netloc
-        self.prefix = parsed.path.strip("/")
-        self.client = client
-        self.settings = settings
-        self.sleep = sleep
-        from boto3.s3.transfer import TransferConfig
-
-        self.threshold = settings.multipart_threshold_mb * MB
-        self.transfer_config = TransferConfig(multipart_threshold=self.threshold,
-                                              multipart_chunksize=settings.multipart_chunk_mb * MB,
-                                              use_threads=True, max_concurrency=4)
-
-    def full_key(self, key: str) -> str:
-        return f"{self.prefix}/{key}" if self.prefix else key
-
-    def object_uri(self, key: str) -> str:
-        return f"s3://{self.bucket}/{self.full_key(key)}"
-
-    def ensure_bucket(self) -> bool:
-        """Create the bucket if it is missing (and allowed); True if it was created."""
-        from botocore.exceptions import ClientError
-
-        try:
-            self.client.head_bucket(Bucket=self.bucket)
-            return False
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
-                raise
-        if not self.settings.create_bucket:
-            raise TransferError(f"bucket {self.bucket} does not exist (inspection.create_bucket is false)")
-        self.client.create_bucket(Bucket=self.bucket)
-        log.warning("inspection server bucket %s did not exist: created it", self.bucket)
-        return True
-
-    def head(self, key: str) -> dict | None:
-        from botocore.exceptions import ClientError
-
-        try:
-            return self.client.head_object(Bucket=self.bucket, Key=self.full_key(key), ChecksumMode="ENABLED")
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
-
-    def check(self, obj: ServerObject) -> str | None:
-        """None when the server holds exactly these bytes; otherwise why not."""
-        head = self.head(obj.key)
-        if head is None:
-            return "missing"
-        if head.get("ContentLength") != obj.size:
-            return f"size {head.get('ContentLength')} != {obj.size}"
-        remote = (head.get("ChecksumSHA256") or "").split("-")[0]
-        if not remote:
-            return "no SHA-256 checksum on the object"
-        if remote not in expected_checksums(obj, self.threshold):
-            return f"checksum {remote} does not match sha256 {obj.sha256[:12]}…"
-        return None
-
-    def upload(self, obj: ServerObject) -> None:
-        self.client.upload_file(str(obj.path), self.bucket, self.full_key(obj.key),
-                                ExtraArgs={"ChecksumAlgorithm": "SHA256", "Metadata": {"sha256": obj.sha256}},
-                                Config=self.transfer_config)
-
-    def send(self, obj: ServerObject, hooks: TransferHooks | None = None) -> int:
-        """Upload and verify, retrying transient errors and mismatches with backoff; returns attempts used."""
-        last = ""
-        for attempt in range(1, self.settings.max_attempts + 1):
-            try:
-                self.upload(obj)
-                if hooks and hooks.after_upload:
-                    hooks.after_upload(obj)
-                problem = self.check(obj)
-                if problem is None:
-                    return attempt
-                last = f"verification failed: {problem}"
-            except Exception as err:  # noqa: BLE001 - classified right below
-                if not is_transient(err):
-                    raise
-                last = f"{type(err).__name__}: {err}"
-            log.warning("%s %s attempt %d/%d: %s", obj.item_key, obj.key, attempt, self.settings.max_attempts, last)
-            if attempt < self.settings.max_attempts:
-                self.sleep(self.settings.retry_base_delay_s * 2 ** (attempt - 1))
-        raise TransferError(f"{obj.item_key}: {obj.key} not verified after {self.settings.max_attempts} attempts: {last}")
-
-
-def is_transient(err: BaseException) -> bool:
-    from boto3.exceptions import S3UploadFailedError
-    from botocore.exceptions import (
-        ClientError,
-        ConnectionClosedError,
-        ConnectTimeoutError,
-        EndpointConnectionError,
-        ReadTimeoutError,
-    )
-
-    if isinstance(err, EndpointConnectionError | ConnectionClosedError | ReadTimeoutError | ConnectTimeoutError):
-        return True
-    if isinstance(err, ClientError):
-        return str(err.response.get("Error", {}).get("Code")) in _TRANSIENT_CODES
-    if isinstance(err, S3UploadFailedError):  # s3transfer wraps the ClientError in a message
-        return any(code in str(err) for code in _TRANSIENT_CODES) or "Connection" in str(err)
-    return isinstance(err, ConnectionError | TimeoutError)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -338,7 +147,7 @@ def _objects_for(item: PassedItem, config: ProjectConfig, tmp: Path, source_clie
     out = []
     for kind, path, name in (("image", image_path, item.image_name), ("label", label_path, f"{item.item_key}.json")):
         size = path.stat().st_size
-        sha, size, parts = hash_file(path, _part_size(s, size))
+        sha, size, parts = hash_file(path, part_size(s, size))
         placement = place(s.layout, item_key=item.item_key, kind=kind, class_name=item.class_name or "unknown",
                           file_name=name, validation_share=s.validation_share)
         out.append(ServerObject(item_key=item.item_key, kind=kind, key=placement.key, path=path, size=size,
@@ -383,26 +192,19 @@ def _record(conn, server: InspectionServer, objs: list[ServerObject], batch_id: 
             FROM (VALUES %s) AS v(object_uri, sha256)
             WHERE t.object_uri = v.object_uri AND t.sha256 <> v.sha256 AND t.status = 'verified'""",
             [(server.object_uri(o.key), o.sha256) for o in objs])
-    conn.commit()
+    conn.commit()  # these objects are on the server: their records must outlive a later failure
 
 
-def transfer_passed(conn, config: ProjectConfig, server: InspectionServer, *, batch_id: str,
-                    run_id: str | None = None, item_keys: list[str] | None = None, source_client=None,
-                    hooks: TransferHooks | None = None) -> TransferResult:
-    """Send every passed item not on the server yet (and re-send changed ones), then write the manifest."""
-    started = time.monotonic()
-    result = TransferResult(batch_id=batch_id, server_uri=server.uri)
+def _open_batch(conn, server: InspectionServer, batch_id: str, run_id: str | None) -> None:
     server.ensure_bucket()
     with conn.cursor() as cur:
         cur.execute("""INSERT INTO batches (batch_id, stage, run_id, source_uri) VALUES (%s, 'inspection', %s, %s)
                        ON CONFLICT (batch_id) DO NOTHING""", (batch_id, run_id or batch_id, server.uri))
-    conn.commit()
-    items = passed_items(conn, item_keys)
-    result.items = len(items)
-    recorded = _recorded_for(conn, [i.item_key for i in items])
-    pending: list[ServerObject] = []
-    tmp = Path(tempfile.mkdtemp(prefix="trainset-transfer-"))
+    conn.commit()  # the batch row outlives a crash: the transfers recorded under it refer to it
 
+
+def _item_sender(config: ProjectConfig, server: InspectionServer, recorded: dict, tmp: Path, source_client,
+                 hooks: TransferHooks | None) -> Callable[[PassedItem], tuple[list[ServerObject], str | None]]:
     def process(item: PassedItem) -> tuple[list[ServerObject], str | None]:
         """Hash, send and verify one item's objects (in a worker thread; no DB access here)."""
         item_tmp = tmp / hashlib.sha256(item.item_key.encode()).hexdigest()[:16]
@@ -419,6 +221,35 @@ def transfer_passed(conn, config: ProjectConfig, server: InspectionServer, *, ba
         finally:
             shutil.rmtree(item_tmp, ignore_errors=True)
 
+    return process
+
+
+def _tally(result: TransferResult, item: PassedItem, objs: list[ServerObject], error: str | None,
+           pending: list[ServerObject]) -> None:
+    if error is not None:
+        log.error("transfer of %s failed: %s", item.item_key, error)
+        result.failed.append((item.item_key, error))
+    for obj in objs:
+        result.actions[obj.action] += 1
+        if obj.action in ("uploaded", "resent"):
+            result.bytes_sent += obj.size
+        if obj.action != "skipped":
+            pending.append(obj)
+
+
+def transfer_passed(conn, config: ProjectConfig, server: InspectionServer, *, batch_id: str,
+                    run_id: str | None = None, item_keys: list[str] | None = None, source_client=None,
+                    hooks: TransferHooks | None = None) -> TransferResult:
+    """Send every passed item not on the server yet (and re-send changed ones), then write the manifest."""
+    started = time.monotonic()
+    result = TransferResult(batch_id=batch_id, server_uri=server.uri)
+    _open_batch(conn, server, batch_id, run_id)
+    items = passed_items(conn, item_keys)
+    result.items = len(items)
+    recorded = _recorded_for(conn, [i.item_key for i in items])
+    pending: list[ServerObject] = []
+    tmp = Path(tempfile.mkdtemp(prefix="trainset-transfer-"))
+    process = _item_sender(config, server, recorded, tmp, source_client, hooks)
     # Items are sent by a few threads (round trips dominate); results are taken in order and recorded in batches
     # from this thread only, so the DB connection is never shared.
     workers = config.inspection.transfer_workers
@@ -434,15 +265,7 @@ def transfer_passed(conn, config: ProjectConfig, server: InspectionServer, *, ba
             objs, error = future.result()
             if (following := next(queue, None)) is not None:
                 in_flight.append((following, pool.submit(process, following)))
-            if error is not None:
-                log.error("transfer of %s failed: %s", item.item_key, error)
-                result.failed.append((item.item_key, error))
-            for obj in objs:
-                result.actions[obj.action] += 1
-                if obj.action in ("uploaded", "resent"):
-                    result.bytes_sent += obj.size
-                if obj.action != "skipped":
-                    pending.append(obj)
+            _tally(result, item, objs, error, pending)
             if len(pending) >= config.inspection.record_batch_size:
                 _record(conn, server, pending, batch_id, hooks)
                 pending = []
@@ -455,8 +278,32 @@ def transfer_passed(conn, config: ProjectConfig, server: InspectionServer, *, ba
     with conn.cursor() as cur:
         cur.execute("UPDATE batches SET finished_at = now(), counts = %s WHERE batch_id = %s",
                     (json.dumps(result.counts), batch_id))
-    conn.commit()
+    conn.commit()  # the batch's figures go with the objects already on the server, even if the task fails next
     return result
+
+
+def transfer_step(ctx: StepContext) -> StepResult:
+    """The ``labeling_validation_batch`` task: send the passed items (``item_keys``; default all) to the
+    inspection server (``server_uri``; default ``storage.inspection_server``) under ``batch_id`` (default
+    ``inspection__<run_id>``).  Any item not sent and verified fails the task after everything else is recorded:
+    a retry (or the next run) sends only what is missing."""
+    client = ctx.storages.s3_client
+    server = InspectionServer(ctx.arg("server_uri") or ctx.config.storage.inspection_server, client,
+                              ctx.config.inspection)
+    batch_id = ctx.arg("batch_id") or f"inspection__{ctx.run_id}"
+    ctx.log.info("sending first-inspection passes to %s (batch %s)", server.uri, batch_id)
+    result = transfer_passed(ctx.conn, ctx.config, server, batch_id=batch_id, run_id=ctx.run_id,
+                             item_keys=ctx.arg("item_keys") or None, source_client=client)
+    lines = [result.summary(), f"manifest: {result.manifest_csv_uri} and {result.manifest_json_uri}"]
+    if result.failed:
+        for line in lines:
+            ctx.log.info("%s", line)
+        for key, err in result.failed:
+            ctx.log.error("not sent: %s: %s", key, err)
+        raise TransferError(f"{len(result.failed)} item(s) could not be sent and verified")
+    return StepResult(summary=lines[0], details=lines[1:],
+                      xcom={"batch_id": batch_id, **result.counts, "manifest_csv": result.manifest_csv_uri,
+                            "manifest_json": result.manifest_json_uri})
 
 
 def _send_one(server: InspectionServer, obj: ServerObject, recorded: dict | None,
@@ -482,73 +329,3 @@ def _send_one(server: InspectionServer, obj: ServerObject, recorded: dict | None
         return
     obj.attempts = server.send(obj, hooks)
     obj.action = "uploaded"
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# The manifest
-
-MANIFEST_COLUMNS = ("item_key", "kind", "object_key", "size_bytes", "sha256", "transferred_at")
-
-
-def _safe_name(batch_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", batch_id).strip("_")
-
-
-def manifest_rows(conn, server: InspectionServer, batch_id: str) -> list[dict]:
-    strip = len(f"s3://{server.bucket}/") + (len(server.prefix) + 1 if server.prefix else 0)
-    with conn.cursor() as cur:
-        rows = db.fetch_dicts(cur, """
-            SELECT item_key, kind, object_uri, size_bytes, sha256, transferred_at FROM transfers
-            WHERE batch_id = %s AND kind IN ('image', 'label') AND status = 'verified'
-            ORDER BY item_key, kind""", (batch_id,))
-    return [{"item_key": r["item_key"], "kind": r["kind"], "object_key": r["object_uri"][strip:],
-             "size_bytes": r["size_bytes"], "sha256": r["sha256"].strip(),
-             "transferred_at": r["transferred_at"].astimezone(dt.UTC).isoformat(timespec="seconds")}
-            for r in rows]
-
-
-def write_manifest(conn, server: InspectionServer, batch_id: str, tmp: Path, result: TransferResult) -> None:
-    rows = manifest_rows(conn, server, batch_id)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=MANIFEST_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    csv_bytes = buf.getvalue().encode("utf-8")
-    items = sorted({r["item_key"] for r in rows})
-    json_bytes = (json.dumps({"batch_id": batch_id, "server": server.uri, "items": len(items),
-                              "objects": rows}, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
-    name = _safe_name(batch_id)
-    written = []
-    for ext, data in (("csv", csv_bytes), ("json", json_bytes)):
-        path = tmp / f"manifest.{ext}"
-        path.write_bytes(data)
-        sha, size, parts = hash_file(path, _part_size(server.settings, len(data)))
-        obj = ServerObject(item_key=batch_id, kind="manifest", key=f"{server.settings.manifest_prefix}/{name}.{ext}",
-                           path=path, size=size, sha256=sha, part_digests=parts)
-        if server.check(obj) is not None:
-            obj.attempts = server.send(obj)
-        written.append(obj)
-    with conn.cursor() as cur:
-        db.execute_batch(cur, """
-            INSERT INTO transfers (item_key, kind, object_uri, size_bytes, sha256, status, attempts, batch_id)
-            VALUES %s ON CONFLICT (item_key, kind, sha256) DO NOTHING""",
-            [(o.item_key, "manifest", server.object_uri(o.key), o.size, o.sha256, "verified", max(o.attempts, 1),
-              batch_id) for o in written])
-        counts = result.counts
-        cur.execute("""
-            INSERT INTO transfer_manifests (batch_id, csv_uri, json_uri, csv_sha256, item_count, object_count, counts)
-            VALUES (%s, %s, %s, %s, %s, %s, %s)
-            ON CONFLICT (batch_id) DO UPDATE SET csv_uri = EXCLUDED.csv_uri, json_uri = EXCLUDED.json_uri,
-                csv_sha256 = EXCLUDED.csv_sha256, item_count = EXCLUDED.item_count,
-                object_count = EXCLUDED.object_count, counts = EXCLUDED.counts, written_at = now()""",
-            (batch_id, server.object_uri(written[0].key), server.object_uri(written[1].key), written[0].sha256,
-             len(items), len(rows), json.dumps(counts)))
-        cur.execute("DELETE FROM transfer_manifest_items WHERE batch_id = %s", (batch_id,))
-        db.execute_batch(cur, """
-            INSERT INTO transfer_manifest_items (batch_id, item_key, kind, object_key, size_bytes, sha256,
-                                                 transferred_at) VALUES %s""",
-            [(batch_id, r["item_key"], r["kind"], r["object_key"], r["size_bytes"], r["sha256"], r["transferred_at"])
-             for r in rows])
-    conn.commit()
-    result.manifest_csv_uri = server.object_uri(written[0].key)
-    result.manifest_json_uri = server.object_uri(written[1].key)

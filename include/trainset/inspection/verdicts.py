@@ -24,8 +24,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from trainset import db
+from trainset import db, figures
 from trainset.config import ProjectConfig
+from trainset.step import StepContext, StepResult, StepSkipped
 from trainset.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -162,67 +163,69 @@ def _records_from_json(data: bytes) -> tuple[list[tuple[int, dict, str]], list[R
     return out, rejected
 
 
+def _check_record(line: int, record: dict, raw: str, config: ProjectConfig, known_codes: set[str],
+                  default_day: dt.date | None) -> VerdictRow | RejectedRow:
+    """One record of a verdict file as a ``VerdictRow``, or the ``RejectedRow`` saying why it cannot be one."""
+    settings = config.inspection
+    record = {FIELD_ALIASES.get(k, k): v for k, v in record.items()}
+
+    def text(key: str) -> str | None:
+        value = record.get(key)
+        value = None if value is None else str(value).strip()
+        return value or None
+
+    item_key = text("item_key")
+    if not item_key:
+        return RejectedRow(line, MISSING_COLUMN, "no item_key", raw)
+    verdict = VERDICT_VALUES.get((text("verdict") or "").lower())
+    if verdict is None:
+        return RejectedRow(line, UNKNOWN_VERDICT, f"verdict {text('verdict')!r} is not pass/fail", raw)
+    category = (text("reason_category") or "").lower() or None
+    codes = tuple(c.strip() for c in re.split(r"[;|]", text("reason_code") or "") if c.strip())
+    if verdict == "fail":
+        if category not in settings.verdict_categories:
+            return RejectedRow(line, UNKNOWN_CATEGORY,
+                               f"reason category {category!r} not in {settings.verdict_categories}", raw)
+        allowed = set(settings.verdict_reason_codes.get(category, []))
+        if bad := [c for c in codes if c not in allowed]:
+            return RejectedRow(line, UNKNOWN_REASON, f"reason code(s) {bad} not known for {category}", raw)
+    else:
+        if bad := [c for c in codes if c not in known_codes]:
+            return RejectedRow(line, UNKNOWN_REASON, f"reason code(s) {bad} unknown", raw)
+        category = None
+    day = default_day
+    if text("inspected_on"):
+        try:
+            day = dt.date.fromisoformat(text("inspected_on")[:10])
+        except ValueError:
+            return RejectedRow(line, BAD_DATE, f"inspected_on {text('inspected_on')!r}", raw)
+    if day is None:
+        return RejectedRow(line, BAD_DATE, "no inspected_on and no date in the file name", raw)
+    return VerdictRow(line, item_key, verdict, category, codes, text("comment"), text("inspector"), day)
+
+
 def parse_verdicts(name: str, data: bytes, config: ProjectConfig, default_day: dt.date | None) \
         -> tuple[list[VerdictRow], list[RejectedRow]]:
     """Syntactic and vocabulary checks of one verdict file; item existence is checked against the DB later."""
-    settings = config.inspection
     if name.lower().endswith(".json"):
         records, rejected = _records_from_json(data)
     else:
         records, rejected = _records_from_csv(data)
     rows: list[VerdictRow] = []
     seen: dict[tuple[str, dt.date], VerdictRow] = {}
-    known_codes = {c for codes in settings.verdict_reason_codes.values() for c in codes}
+    known_codes = {c for codes in config.inspection.verdict_reason_codes.values() for c in codes}
     for line, record, raw in records:
-        record = {FIELD_ALIASES.get(k, k): v for k, v in record.items()}
-
-        def text(key: str, record=record) -> str | None:
-            value = record.get(key)
-            value = None if value is None else str(value).strip()
-            return value or None
-
-        item_key = text("item_key")
-        if not item_key:
-            rejected.append(RejectedRow(line, MISSING_COLUMN, "no item_key", raw))
+        row = _check_record(line, record, raw, config, known_codes, default_day)
+        if isinstance(row, RejectedRow):
+            rejected.append(row)
             continue
-        verdict = VERDICT_VALUES.get((text("verdict") or "").lower())
-        if verdict is None:
-            rejected.append(RejectedRow(line, UNKNOWN_VERDICT, f"verdict {text('verdict')!r} is not pass/fail", raw))
-            continue
-        category = (text("reason_category") or "").lower() or None
-        codes = tuple(c.strip() for c in re.split(r"[;|]", text("reason_code") or "") if c.strip())
-        if verdict == "fail":
-            if category not in settings.verdict_categories:
-                rejected.append(RejectedRow(line, UNKNOWN_CATEGORY,
-                                            f"reason category {category!r} not in {settings.verdict_categories}", raw))
-                continue
-            allowed = set(settings.verdict_reason_codes.get(category, []))
-            if bad := [c for c in codes if c not in allowed]:
-                rejected.append(RejectedRow(line, UNKNOWN_REASON,
-                                            f"reason code(s) {bad} not known for {category}", raw))
-                continue
-        else:
-            if bad := [c for c in codes if c not in known_codes]:
-                rejected.append(RejectedRow(line, UNKNOWN_REASON, f"reason code(s) {bad} unknown", raw))
-                continue
-            category = None
-        day = default_day
-        if text("inspected_on"):
-            try:
-                day = dt.date.fromisoformat(text("inspected_on")[:10])
-            except ValueError:
-                rejected.append(RejectedRow(line, BAD_DATE, f"inspected_on {text('inspected_on')!r}", raw))
-                continue
-        if day is None:
-            rejected.append(RejectedRow(line, BAD_DATE, "no inspected_on and no date in the file name", raw))
-            continue
-        row = VerdictRow(line, item_key, verdict, category, codes, text("comment"), text("inspector"), day)
-        earlier = seen.get((item_key, day))
+        earlier = seen.get((row.item_key, row.inspected_on))
         if earlier is not None:
             if (earlier.verdict, earlier.category, earlier.codes) != (row.verdict, row.category, row.codes):
-                rejected.append(RejectedRow(line, CONFLICT, f"contradicts line {earlier.line} for {item_key}", raw))
+                rejected.append(RejectedRow(line, CONFLICT, f"contradicts line {earlier.line} for {row.item_key}",
+                                            raw))
             continue
-        seen[(item_key, day)] = row
+        seen[(row.item_key, row.inspected_on)] = row
         rows.append(row)
     return rows, rejected
 
@@ -302,9 +305,40 @@ def ingest_verdicts(conn, config: ProjectConfig, verdicts: Storage, *, batch_id:
                                                       rows_rejected, batch_id)
                            VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (uri, sha256) DO NOTHING""",
                         (entry.uri, sha, file_day, len(good) + len(rejected), len(good), len(rejected), batch_id))
-        conn.commit()
+        conn.commit()  # one file's progress: its rejected rows are already written to the quarantine storage
         log.info("verdict file %s: %d recorded, %d rejected", entry.uri, len(good), len(rejected))
     return result
+
+
+def verdicts_step(ctx: StepContext) -> StepResult:
+    """The ``labeling_verdicts`` task: ingest the server's new verdict files (``verdict_uri``, default
+    ``<storage.inspection_server>/<verdict_prefix>``; ``only_day``: just that day's file), then each verdict day's
+    figures as every other surface shows them (one definition: ``trainset.figures``)."""
+    config = ctx.config
+    uri = ctx.arg("verdict_uri") or f"{config.storage.inspection_server}/{config.inspection.verdict_prefix}"
+    only_day = ctx.arg("only_day")
+    ctx.log.info("reading verdicts from %s%s", uri, f" (day {only_day})" if only_day else "")
+    result = ingest_verdicts(ctx.conn, config, ctx.storages.open(uri), batch_id=f"inspection__{ctx.run_id}",
+                             quarantine=ctx.storages.quarantine, only_day=only_day)
+    days = [figures.server_inspection_line(figures.server_inspection(ctx.conn, figures.Scope.day(day)))
+            for day in sorted(result.days)]
+    return StepResult(summary=f"this run: {result.summary()}", details=days,
+                      xcom={**result.counts, "days": sorted(d.isoformat() for d in result.days)})
+
+
+def publish_passed_step(ctx: StepContext) -> StepResult:
+    """The ``publish_inspection_passed`` task: the ``inspection_passed`` event (new passes of this run, the total
+    train-handoff would release, the days and failures) when the verdicts (``ctx.upstream["verdicts"]``) recorded
+    new passes; otherwise skipped, so train-handoff is not started by a day without news."""
+    counts = ctx.upstream.get("verdicts") or {}
+    if not counts.get("passed"):
+        raise StepSkipped("no new inspection passes in this run")
+    with ctx.conn.cursor() as cur:
+        # The view is the one definition of a passed item (train-handoff's items read it too).
+        total = db.fetch_dicts(cur, "SELECT count(*) AS n FROM inspection_passed_items")[0]["n"]
+    extra = {"new_passes": counts["passed"], "total_passed": total, "days": counts.get("days", []),
+             "failed": counts.get("failed", {})}
+    return StepResult(summary=f"inspection_passed: {extra}", xcom=extra, event_extra=extra)
 
 
 def _record(conn, rows: list[VerdictRow], known: dict[str, dict], result: IngestResult) -> None:

@@ -9,8 +9,8 @@ import tempfile
 from pathlib import Path
 
 from trainset.config import ProjectConfig
+from trainset.inspection.comparison import build_quality_gallery, quality_comparisons
 from trainset.inspection.transfer import fetch_uri
-from trainset.inspection.viewer import build_quality_gallery, quality_comparisons
 from trainset.quality.score import hint_lines
 from trainset.step import StepContext, StepResult
 from trainset.storage import Storage, publish_site

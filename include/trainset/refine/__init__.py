@@ -12,5 +12,6 @@ Modules, in the order a batch goes through them:
 - ``naming``, ``render``, ``output`` — passed images named, rendered and written to the warehouse;
 - ``summary`` — a batch's line and a run's counts; ``records`` — the rows every step shares;
 - ``steps`` — one ``step(ctx)`` per DAG task, and ``refine_batch`` (a whole batch in one process);
+- ``deid`` — the face and licence-plate detectors and masking (used by ``render``);
 - ``local`` — the CLI path over files, without the records DB; ``parallel`` — the process pool.
 """

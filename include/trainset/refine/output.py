@@ -29,7 +29,7 @@ def init_detectors(settings) -> None:
         _DETECTORS = None
         return
     if _DETECTORS is None or _DETECTORS.settings != settings:
-        from trainset.anonymize import Detectors
+        from trainset.refine.deid import Detectors
 
         _DETECTORS = Detectors(settings)
 

@@ -27,7 +27,7 @@ class Rendered:
     data: bytes
     width: int
     height: int
-    detections: list = field(default_factory=list)  # trainset.anonymize.Detection, original upright coords
+    detections: list = field(default_factory=list)  # trainset.refine.deid.Detection, original upright coords
     seconds: dict[str, float] = field(default_factory=dict)  # decode, detect, mask, resize, encode
 
 
@@ -104,7 +104,7 @@ def _upright_rgb(data: bytes, settings: ResizeSettings) -> tuple[Image.Image, Im
 
 
 def render(data: bytes, config: ProjectConfig, detectors=None) -> Rendered:
-    """The refine output for one photo. ``detectors`` is a ``trainset.anonymize.Detectors`` (None: no masking)."""
+    """The refine output for one photo. ``detectors`` is a ``trainset.refine.deid.Detectors`` (None: no masking)."""
     settings = config.refine.resize
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -114,7 +114,7 @@ def render(data: bytes, config: ProjectConfig, detectors=None) -> Rendered:
     timings["decode"] = time.perf_counter() - started
     found = []
     if detectors is not None:
-        from trainset.anonymize import Detection, mask
+        from trainset.refine.deid import Detection, mask
 
         arr = np.asarray(rgb_im)
         t = time.perf_counter()

@@ -76,16 +76,11 @@ def _save(plt, fig, path: Path) -> Path:
     return path
 
 
-def render_plots(out_dir: Path, items: Sequence[DatasetItem], plan: SplitPlan, class_names: Sequence[str],
-                 rates: dict[str, list[tuple[dt.date, float, int]]]) -> dict[str, Path]:
-    import matplotlib.dates as mdates
+def _class_distribution(ax, items: Sequence[DatasetItem], plan: SplitPlan, class_names: Sequence[str]) -> None:
     import numpy as np
     from matplotlib.ticker import MaxNLocator
 
     splits = list(plan.ratios)
-    plots: dict[str, Path] = {}
-
-    plt, fig, ax = _figure()
     x = np.arange(len(class_names))
     width = 0.8 / max(1, len(splits))
     for k, split in enumerate(splits):
@@ -97,24 +92,27 @@ def render_plots(out_dir: Path, items: Sequence[DatasetItem], plan: SplitPlan, c
     ax.set_ylabel("images")
     ax.set_title("Class distribution per split")
     ax.legend()
-    plots["class_distribution"] = _save(plt, fig, out_dir / "class_distribution.png")
 
-    plt, fig, ax = _figure()
+
+def _image_sizes(ax, items: Sequence[DatasetItem]) -> None:
     ax.scatter([i.width for i in items], [i.height for i in items], s=14, alpha=0.7)
     ax.set_xlabel("width (px)")
     ax.set_ylabel("height (px)")
     ax.set_title("Image width and height")
-    plots["image_sizes"] = _save(plt, fig, out_dir / "image_sizes.png")
 
-    plt, fig, ax = _figure()
+
+def _aspect_ratios(ax, items: Sequence[DatasetItem]) -> None:
     aspects = [i.width / i.height for i in items if i.height]
     ax.hist(aspects, bins=min(30, max(5, len(aspects) // 2)), color="tab:green")
     ax.set_xlabel("aspect ratio (width / height)")
     ax.set_ylabel("images")
     ax.set_title("Aspect ratio distribution")
-    plots["aspect_ratios"] = _save(plt, fig, out_dir / "aspect_ratios.png")
 
-    plt, fig, ax = _figure()
+
+def _boxes_per_image(ax, items: Sequence[DatasetItem]) -> None:
+    import numpy as np
+    from matplotlib.ticker import MaxNLocator
+
     per_image = [len(i.objects) for i in items]
     top = max(per_image, default=0)
     ax.hist(per_image, bins=np.arange(-0.5, top + 1.5, 1), color="tab:orange", rwidth=0.85)
@@ -122,9 +120,9 @@ def render_plots(out_dir: Path, items: Sequence[DatasetItem], plan: SplitPlan, c
     ax.set_xlabel("boxes per image")
     ax.set_ylabel("images")
     ax.set_title("Boxes per image")
-    plots["boxes_per_image"] = _save(plt, fig, out_dir / "boxes_per_image.png")
 
-    plt, fig, ax = _figure()
+
+def _box_sizes(ax, items: Sequence[DatasetItem]) -> None:
     # Box size as the square root of its share of the image area: 0.1 ≈ a box 10% of the frame's side.
     sizes = [math.sqrt(max(0.0, o.bbox[2] * o.bbox[3]) / (i.width * i.height))
              for i in items if i.width and i.height for o in i.objects]
@@ -132,9 +130,11 @@ def render_plots(out_dir: Path, items: Sequence[DatasetItem], plan: SplitPlan, c
     ax.set_xlabel("sqrt(box area / image area)")
     ax.set_ylabel("boxes")
     ax.set_title("Box size distribution")
-    plots["box_sizes"] = _save(plt, fig, out_dir / "box_sizes.png")
 
-    plt, fig, ax = _figure()
+
+def _pass_rates(fig, ax, rates: dict[str, list[tuple[dt.date, float, int]]]) -> None:
+    import matplotlib.dates as mdates
+
     for label, series in rates.items():
         if series:
             ax.plot([d for d, _, _ in series], [r * 100 for _, r, _ in series], marker="o", label=label)
@@ -146,7 +146,24 @@ def render_plots(out_dir: Path, items: Sequence[DatasetItem], plan: SplitPlan, c
     if any(rates.values()):
         ax.legend()
     fig.autofmt_xdate()
-    plots["pass_rates"] = _save(plt, fig, out_dir / "pass_rates.png")
+
+
+def render_plots(out_dir: Path, items: Sequence[DatasetItem], plan: SplitPlan, class_names: Sequence[str],
+                 rates: dict[str, list[tuple[dt.date, float, int]]]) -> dict[str, Path]:
+    """The data card's PNG plots, one figure each: ``{name: path}``."""
+    draw = {
+        "class_distribution": lambda fig, ax: _class_distribution(ax, items, plan, class_names),
+        "image_sizes": lambda fig, ax: _image_sizes(ax, items),
+        "aspect_ratios": lambda fig, ax: _aspect_ratios(ax, items),
+        "boxes_per_image": lambda fig, ax: _boxes_per_image(ax, items),
+        "box_sizes": lambda fig, ax: _box_sizes(ax, items),
+        "pass_rates": lambda fig, ax: _pass_rates(fig, ax, rates),
+    }
+    plots: dict[str, Path] = {}
+    for name, plot in draw.items():
+        plt, fig, ax = _figure()
+        plot(fig, ax)
+        plots[name] = _save(plt, fig, out_dir / f"{name}.png")
     return plots
 
 

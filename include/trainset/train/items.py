@@ -114,25 +114,13 @@ def _file_name(row: dict) -> str:
     return path.rsplit("/", 1)[-1] or f"{row['item_key']}.jpg"
 
 
+# The view (migration 0700) is the one definition of a passed item; the inspection_passed event counts it too.
 _PASSED_ITEMS_SQL = """
-WITH latest_server AS (
-    SELECT DISTINCT ON (item_key) item_key, annotation_id, verdict
-    FROM inspections WHERE round = 'server'
-    ORDER BY item_key, inspected_on DESC, recorded_at DESC, inspection_id DESC
-)
-SELECT ls.item_key, a.annotation_id, a.payload, a.worker_id, i.image_id, i.dataset_name, i.class_name,
-       i.location, i.width, i.height, i.capture_time, i.sha256
-FROM latest_server ls
-JOIN LATERAL (
-    SELECT * FROM annotations a
-    WHERE a.item_key = ls.item_key AND a.status IN ('passed', 'repaired') AND a.image_id IS NOT NULL
-      AND (ls.annotation_id IS NULL OR a.annotation_id = ls.annotation_id)
-    ORDER BY a.received_at DESC, a.annotation_id DESC LIMIT 1
-) a ON true
-JOIN images i ON i.image_id = a.image_id
-WHERE ls.verdict = 'pass' AND i.location IS NOT NULL
-  AND (%(keys)s::text[] IS NULL OR ls.item_key = ANY(%(keys)s::text[]))
-ORDER BY ls.item_key
+SELECT item_key, annotation_id, payload, worker_id, image_id, dataset_name, class_name, location, width, height,
+       capture_time, image_sha256 AS sha256
+FROM inspection_passed_items
+WHERE (%(keys)s::text[] IS NULL OR item_key = ANY(%(keys)s::text[]))
+ORDER BY item_key
 """
 
 

@@ -1,5 +1,5 @@
 """Releases: plan (split + leak check, recorded), build (exports, balance, data card), publish (files, then the
-manifest last), verify.
+manifest last); ``verify`` checks a published one.
 
 A release is a folder/prefix ``{training}/{name}/`` whose ``manifest.json`` lists every file with its size and
 sha256, the config that produced it and the counts.  A release exists once its manifest exists; it is immutable:
@@ -109,13 +109,9 @@ def _unchanged_since(conn, items: Sequence[DatasetItem], params: dict, seed: int
         else None
 
 
-def plan_release(conn, config: ProjectConfig, *, name: str, run_id: str, ratios: dict[str, float] | None = None,
-                 formats: Sequence[str] | None = None, seed: int | None = None,
-                 skip_if_unchanged: bool = False) -> dict:
-    """Split the passed items and record the plan and its leak check; returns the plan's summary.
-
-    With ``skip_if_unchanged`` (automatic runs) nothing is planned when the newest release already holds exactly
-    these items and annotations with the same ratios, formats and seed (:class:`NothingToRelease`)."""
+def _checked_params(config: ProjectConfig, name: str, ratios: dict[str, float] | None,
+                    formats: Sequence[str] | None) -> tuple[dict[str, float], list[str]]:
+    """The release name checked, and the ratios and formats (config defaults when empty) checked."""
     if not NAME_RE.match(name):
         raise ReleaseError(f"release name {name!r}: use letters, digits, '.', '_' or '-' (max 100)")
     ratios = dict(ratios or config.train.split)
@@ -124,6 +120,39 @@ def plan_release(conn, config: ProjectConfig, *, name: str, run_id: str, ratios:
     formats = list(formats or config.train.formats)
     if unknown := sorted(set(formats) - set(FORMATS)):
         raise ReleaseError(f"unknown export format(s) {unknown}; known: {list(FORMATS)}")
+    return ratios, formats
+
+
+def _record_plan(cur, name: str, run_id: str, seed: int, params: dict, leak: dict, counts: dict,
+                 items: Sequence[DatasetItem], plan: SplitPlan) -> str:
+    """``release_builds`` (planned) and ``release_plan_items`` for ``name``; returns the release's version."""
+    cur.execute("SELECT version FROM release_builds WHERE release_name = %s", (name,))
+    row = cur.fetchone()
+    version = row[0] if row else _next_version(cur)
+    cur.execute("""
+        INSERT INTO release_builds (release_name, version, status, run_id, seed, params, leak_check, counts)
+        VALUES (%s, %s, 'planned', %s, %s, %s, %s, %s)
+        ON CONFLICT (release_name) DO UPDATE SET status = 'planned', run_id = EXCLUDED.run_id,
+            seed = EXCLUDED.seed, params = EXCLUDED.params, leak_check = EXCLUDED.leak_check,
+            counts = EXCLUDED.counts, error = NULL, created_at = now()""",
+                (name, version, run_id, seed, json.dumps(params), json.dumps(leak), json.dumps(counts)))
+    cur.execute("DELETE FROM release_plan_items WHERE release_name = %s", (name,))
+    by_key = {i.item_key: i for i in items}
+    execute_batch(cur, "INSERT INTO release_plan_items (release_name, item_key, image_id, class_name, split, "
+                       "group_key, annotation_id) VALUES %s",
+                  [(name, k, by_key[k].image_id, by_key[k].class_name, s, plan.groups[k], by_key[k].annotation_id)
+                   for k, s in sorted(plan.assignment.items())])
+    return version
+
+
+def plan_release(conn, config: ProjectConfig, *, name: str, run_id: str, ratios: dict[str, float] | None = None,
+                 formats: Sequence[str] | None = None, seed: int | None = None,
+                 skip_if_unchanged: bool = False) -> dict:
+    """Split the passed items and record the plan and its leak check; returns the plan's summary.
+
+    With ``skip_if_unchanged`` (automatic runs) nothing is planned when the newest release already holds exactly
+    these items and annotations with the same ratios, formats and seed (:class:`NothingToRelease`)."""
+    ratios, formats = _checked_params(config, name, ratios, formats)
     seed = config.train.seed if seed is None else int(seed)
     existing = _released(conn, name)
     if existing is not None:
@@ -150,23 +179,7 @@ def plan_release(conn, config: ProjectConfig, *, name: str, run_id: str, ratios:
     counts = {"items": len(items), "per_split": {s: len(plan.items_in(s)) for s in ratios},
               "per_split_class": plan.counts}
     with conn.cursor() as cur:
-        cur.execute("SELECT version FROM release_builds WHERE release_name = %s", (name,))
-        row = cur.fetchone()
-        version = row[0] if row else _next_version(cur)
-        cur.execute("""
-            INSERT INTO release_builds (release_name, version, status, run_id, seed, params, leak_check, counts)
-            VALUES (%s, %s, 'planned', %s, %s, %s, %s, %s)
-            ON CONFLICT (release_name) DO UPDATE SET status = 'planned', run_id = EXCLUDED.run_id,
-                seed = EXCLUDED.seed, params = EXCLUDED.params, leak_check = EXCLUDED.leak_check,
-                counts = EXCLUDED.counts, error = NULL, created_at = now()""",
-                    (name, version, run_id, seed, json.dumps(params), json.dumps(leak), json.dumps(counts)))
-        cur.execute("DELETE FROM release_plan_items WHERE release_name = %s", (name,))
-        by_key = {i.item_key: i for i in items}
-        execute_batch(cur, "INSERT INTO release_plan_items (release_name, item_key, image_id, class_name, split, "
-                           "group_key, annotation_id) VALUES %s",
-                      [(name, k, by_key[k].image_id, by_key[k].class_name, s, plan.groups[k], by_key[k].annotation_id)
-                       for k, s in sorted(plan.assignment.items())])
-    conn.commit()
+        version = _record_plan(cur, name, run_id, seed, params, leak, counts, items, plan)
     return {"release": name, "version": version, "already_published": False, "items": len(items),
             "groups": leak["groups"], "multi_item_groups": leak["multi_item_groups"],
             "per_split": counts["per_split"], "leak_check_passed": leak["passed"], "formats": formats,
@@ -319,7 +332,7 @@ def publish_release(conn, config: ProjectConfig, *, name: str, run_id: str, stor
                       [(name, k, s) for k, s in sorted(plan.assignment.items())])
         cur.execute("UPDATE release_builds SET status = 'published', published_at = now(), counts = %s "
                     "WHERE release_name = %s", (json.dumps(counts), name))
-    conn.commit()
+    conn.commit()  # the files and the manifest are published: the release's records must outlive a later failure
     return _summary(_released(conn, name), storage, already=False)
 
 
@@ -328,76 +341,3 @@ def _summary(row: dict, storage: Storage, *, already: bool) -> dict:
     return {"release": name, "version": row["version"], "uri": row["uri"],
             "manifest_sha256": row["manifest_sha256"].strip(), "counts": row["counts"],
             "datacard": storage.child_uri(f"{name}/datacard/index.html"), "already_published": already}
-
-
-def read_manifest(storage: Storage, name: str) -> dict:
-    key = f"{name}/{MANIFEST}"
-    if not storage.exists(key):
-        raise ReleaseError(f"{storage.child_uri(name)}: no {MANIFEST} (not a release)")
-    return json.loads(storage.read_bytes(key).decode("utf-8"))
-
-
-def release_check_rows(storage: Storage, name: str) -> list[dict]:
-    """One row per thing the release suite judges (files, items, splits), for the GX suite ``train_release``.
-
-    Columns not relevant to a row are None (GX ignores nulls), so one table carries every check."""
-    manifest = read_manifest(storage, name)
-    rows: list[dict] = []
-    blank = {"file_exists": None, "sha256_matches": None, "split_count": None, "ratio_deviation": None,
-             "allowed_deviation": None, "missing_classes": None}
-    listed = {f["path"] for f in manifest["files"]}
-    for f in manifest["files"]:
-        key = f"{name}/{f['path']}"
-        exists = storage.exists(key)
-        matches = exists and sha256_bytes(storage.read_bytes(key)) == f["sha256"]
-        rows.append({**blank, "check_id": f"file:{f['path']}", "kind": "file", "file_exists": int(exists),
-                     "sha256_matches": int(matches)})
-    # Files in the release folder that the manifest does not list (someone wrote into an immutable release).
-    present = {entry.key[len(name) + 1:] for entry in storage.list(name)} - {MANIFEST}
-    for rel in sorted(present - listed):
-        rows.append({**blank, "check_id": f"file:{rel}", "kind": "file", "file_exists": 1, "sha256_matches": 0})
-    items_csv = storage.read_bytes(f"{name}/items.csv").decode("utf-8") if "items.csv" in listed else ""
-    splits_of: dict[str, set[str]] = {}
-    class_split: Counter = Counter()
-    for r in csv.DictReader(io.StringIO(items_csv)):
-        splits_of.setdefault(r["item_key"], set()).add(r["split"])
-        class_split[(r["class_name"], r["split"])] += 1
-    # The same image file under two split folders is the same leak seen from the files.
-    by_file: dict[str, set[str]] = {}
-    for path in listed | present:
-        parts = path.split("/")
-        if parts[0] == "images" and len(parts) == 3:
-            by_file.setdefault(parts[2], set()).add(parts[1])
-    for key, splits in sorted(splits_of.items()):
-        rows.append({**blank, "check_id": f"item:{key}", "kind": "item", "split_count": len(splits)})
-    for file_name, splits in sorted(by_file.items()):
-        rows.append({**blank, "check_id": f"image:{file_name}", "kind": "item", "split_count": len(splits)})
-    ratios = manifest["params"]["ratios"]
-    allowed = manifest["params"]["allowed_ratio_deviation"]
-    total = max(1, len(splits_of))
-    active = [s for s, r in ratios.items() if r > 0]
-    for split, ratio in ratios.items():
-        share = sum(n for (c, s), n in class_split.items() if s == split) / total
-        possible = [c for c, n in manifest["class_groups"].items() if n >= len(active)] if ratio > 0 else []
-        missing = [c for c in possible if class_split[(c, split)] == 0]
-        rows.append({**blank, "check_id": f"split:{split}", "kind": "split",
-                     "ratio_deviation": round(abs(share - ratio), 6), "allowed_deviation": allowed,
-                     "missing_classes": len(missing)})
-    return rows
-
-
-def verify_release(storage: Storage, name: str) -> list[str]:
-    """Problems found in a published release (empty when it verifies), without Great Expectations."""
-    problems = []
-    for r in release_check_rows(storage, name):
-        if r["file_exists"] == 0:
-            problems.append(f"{r['check_id']}: missing")
-        elif r["sha256_matches"] == 0:
-            problems.append(f"{r['check_id']}: checksum differs or file not in the manifest")
-        if r["split_count"] is not None and r["split_count"] != 1:
-            problems.append(f"{r['check_id']}: in {r['split_count']} splits")
-        if r["ratio_deviation"] is not None and r["ratio_deviation"] > r["allowed_deviation"]:
-            problems.append(f"{r['check_id']}: share off by {r['ratio_deviation']} (allowed {r['allowed_deviation']})")
-        if r["missing_classes"]:
-            problems.append(f"{r['check_id']}: {r['missing_classes']} class(es) missing")
-    return problems

@@ -25,8 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
-
-from trainset.anonymize import Detection, Detectors, grow_box
+from trainset.refine.deid import Detection, Detectors, grow_box
 
 COVER_MIN = 0.8
 MATCH_MIN = 0.5
@@ -42,6 +41,7 @@ PREVIOUS_DEFAULTS = {
     "plate_precision": "fp16",
     "plate_candidate_min_score": 1.0,
     "mask_noise": 0.0,
+    "face_zoom": 1.0,
 }
 
 _DLIB_BOX = re.compile(r"face_locations\s*==\s*(?:\([a-z,]+\)=)?\((\d+),\s*(\d+),\s*(\d+),\s*(\d+)\)")
@@ -55,6 +55,12 @@ class Case:
     path: Path
     boxes: dict[str, list[tuple[int, int, int, int]]] = field(default_factory=lambda: {"face": [], "plate": []})
     face_count: int = 0  # faces listed in total (boxed or not)
+    pixels: np.ndarray | None = None  # a composed photo (``trainset_dev.deid_small_faces``) held in memory
+
+
+def case_rgb(case: Case) -> np.ndarray:
+    """The case's photo upright as HxWx3 RGB (from its file, or the composed pixels)."""
+    return case.pixels if case.pixels is not None else load_rgb(case.path)
 
 
 def load_faces_corpus(root: Path) -> list[Case]:
@@ -189,7 +195,7 @@ def evaluate(cases: list[Case], detectors: Detectors) -> tuple[dict, list[CaseRe
     start_cpu = dict(detectors.cpu_timings)
     start_images = detectors.images
     for case in cases:
-        rgb = load_rgb(case.path)
+        rgb = case_rgb(case)
         detections = detectors.detect(rgb)
         results.append(score_case(case, detections, detectors.settings.margin, rgb.shape[1], rgb.shape[0]))
     images = detectors.images - start_images

