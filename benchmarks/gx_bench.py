@@ -49,7 +49,7 @@ def measurement_table(rows: int, seed: int = 0) -> pd.DataFrame:
 
 
 def parameters() -> dict:
-    from trainset.refine.batch import suite_parameters
+    from trainset.refine.judge import suite_parameters
 
     return suite_parameters(load_config())
 

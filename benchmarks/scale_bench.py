@@ -83,7 +83,9 @@ def in_process(admin: str, photos: Path, work: Path, project: Path) -> dict:
     os.environ["TRAINSET_DATA_ROOT"] = str(work / "data")
     from trainset.collect import run_collect
     from trainset.config import get_config
-    from trainset.refine import batch as refine
+    from trainset.refine.plan import plan_batches
+    from trainset.refine.source import SourceReader
+    from trainset.refine.steps import refine_batch
     from trainset.storage import open_storage
 
     shutil.copytree(photos, work / "data" / "drop_zone")
@@ -94,13 +96,13 @@ def in_process(admin: str, photos: Path, work: Path, project: Path) -> dict:
         st = {k: open_storage(getattr(config.storage, k)) for k in ("drop_zone", "raw", "quarantine", "warehouse")}
         run_collect(conn=conn, config=config, drop_zone=st["drop_zone"], raw=st["raw"], quarantine=st["quarantine"],
                     run_id="bench_inprocess")
-        batches = refine.plan_batches(conn, config, "bench_inprocess")
-        reader = refine.SourceReader([st["raw"]])
+        batches = plan_batches(conn, config, "bench_inprocess")
+        reader = SourceReader([st["raw"]])
         times = []
         for batch_id in batches:
             started = time.perf_counter()
-            s = refine.refine_batch(conn, config, batch_id, run_id="bench_inprocess", reader=reader,
-                                    warehouse=st["warehouse"], quarantine=st["quarantine"])
+            s = refine_batch(conn, config, batch_id, run_id="bench_inprocess", reader=reader,
+                             warehouse=st["warehouse"], quarantine=st["quarantine"])
             times.append((s.images, time.perf_counter() - started))
     finally:
         conn.close()

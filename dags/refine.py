@@ -16,7 +16,7 @@ Finally ``publish_source_images`` emits ``source_images`` with the run's counts.
 
 from airflow.sdk import Param, dag, task_group
 from trainset.config import get_config
-from trainset.refine.batch import JUDGE_SQL, SUITE, record_verdicts
+from trainset.refine.judge import JUDGE_SQL, SUITE, record_verdicts, suite_parameters
 from trainset_airflow.assets import raw_images
 from trainset_airflow.defaults import default_args
 from trainset_airflow.operators.gx import GxValidationOperator
@@ -27,7 +27,6 @@ from trainset_airflow.operators.refine import (
     PlanRefineBatchesOperator,
     PublishSourceImagesOperator,
     QuarantineRejectsOperator,
-    gx_parameters,
 )
 
 config = get_config()
@@ -59,7 +58,7 @@ def refine():
         blur = BlurCheckOperator(task_id="blur_check", batch_id=batch_id)
         judge = GxValidationOperator(
             task_id="judge_measurements", sql=JUDGE_SQL, sql_params={"batch_id": "{{ task.batch_id }}"},
-            suite_name=SUITE, id_column="image_id", parameters=gx_parameters,
+            suite_name=SUITE, id_column="image_id", parameters=suite_parameters,
             record_with=record_verdicts, batch_id=batch_id,
         )
         quarantine = QuarantineRejectsOperator(task_id="quarantine_rejects", batch_id=batch_id)

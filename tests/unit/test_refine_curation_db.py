@@ -9,7 +9,9 @@ import io
 import pytest
 from PIL import Image
 from trainset import db
-from trainset.refine import batch as refine
+from trainset.refine.plan import plan_batches
+from trainset.refine.source import SourceReader
+from trainset.refine.steps import refine_batch
 from trainset.storage import LocalStorage
 
 from tests.unit.test_curation import drawing
@@ -50,13 +52,12 @@ def world(records, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("mode", ["flag", "reject"])
-def test_domain_outlier_is_scored_in_class_and_judged(records, world, monkeypatch, mode):
+def test_domain_outlier_is_scored_in_class_and_judged(records, world, mode):
     config, raw, root = world
     config = config.model_copy(update={"curation": config.curation.model_copy(update={"domain_outlier_mode": mode})})
-    monkeypatch.setattr("trainset.config.get_config", lambda: config)
-    reader = refine.SourceReader([raw])
-    for batch_id in refine.plan_batches(records, config, "run1", batch_size=50):
-        refine.refine_batch(records, config, batch_id, run_id="run1", reader=reader,
+    reader = SourceReader([raw])
+    for batch_id in plan_batches(records, config, "run1", batch_size=50):
+        refine_batch(records, config, batch_id, run_id="run1", reader=reader,
                             warehouse=LocalStorage(root / "warehouse"), quarantine=LocalStorage(root / "quarantine"))
     with records.cursor() as cur:
         cur.execute("SELECT count(*), count(DISTINCT sha256) FROM image_features")

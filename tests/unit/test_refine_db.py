@@ -13,9 +13,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 from trainset import db
-from trainset.refine import batch as refine
 from trainset.refine import dedup
 from trainset.refine.measure import hamming, to_signed64
+from trainset.refine.naming import allocate_sequences
+from trainset.refine.plan import plan_batches
+from trainset.refine.source import SourceReader
+from trainset.refine.steps import refine_batch
 from trainset.storage import LocalStorage
 
 
@@ -76,7 +79,7 @@ def test_sequences_never_collide_across_parallel_batches(records_dsn):
         try:
             for _ in range(20):
                 with conn.cursor() as cur:
-                    results.append(refine.allocate_sequences(cur, "TS|person|20260314", 7))
+                    results.append(allocate_sequences(cur, "TS|person|20260314", 7))
                 conn.commit()
         finally:
             conn.close()
@@ -156,15 +159,14 @@ def refine_world(records, records_dsn, tmp_path, monkeypatch):
     return config, raw, tmp_path
 
 
-def test_one_batch_end_to_end_and_rerun_changes_nothing(records, refine_world, monkeypatch):
+def test_one_batch_end_to_end_and_rerun_changes_nothing(records, refine_world):
     config, raw, root = refine_world
-    monkeypatch.setattr("trainset.config.get_config", lambda: config)  # record_verdicts reads the config
     warehouse, quarantine = LocalStorage(root / "warehouse"), LocalStorage(root / "quarantine")
-    reader = refine.SourceReader([raw])
+    reader = SourceReader([raw])
     # Three batches of four: the re-compressed copy (5th image) meets its original (1st) across batches.
-    batches = refine.plan_batches(records, config, "run1", batch_size=4)
+    batches = plan_batches(records, config, "run1", batch_size=4)
     assert len(batches) == 3
-    summaries = [refine.refine_batch(records, config, b, run_id="run1", reader=reader, warehouse=warehouse,
+    summaries = [refine_batch(records, config, b, run_id="run1", reader=reader, warehouse=warehouse,
                                      quarantine=quarantine, docs_dir=root / "docs") for b in batches]
     with records.cursor() as cur:
         rows = {r["original_name"]: r for r in db.fetch_dicts(cur, "SELECT * FROM images")}
@@ -206,24 +208,23 @@ def test_one_batch_end_to_end_and_rerun_changes_nothing(records, refine_world, m
         return images, seqs, files
 
     before = snapshot()
-    again = refine.plan_batches(records, config, "run1", batch_size=4)
+    again = plan_batches(records, config, "run1", batch_size=4)
     assert again == []
     for b in batches:
-        refine.refine_batch(records, config, b, run_id="run1", reader=reader, warehouse=warehouse,
+        refine_batch(records, config, b, run_id="run1", reader=reader, warehouse=warehouse,
                             quarantine=quarantine)
     assert snapshot() == before
 
 
-def test_missing_raw_file_is_rejected_not_a_crash(records, refine_world, monkeypatch):
+def test_missing_raw_file_is_rejected_not_a_crash(records, refine_world):
     config, raw, root = refine_world
-    monkeypatch.setattr("trainset.config.get_config", lambda: config)
     with records.cursor() as cur:
         cur.execute("SELECT image_id, location FROM images WHERE original_name = 'other.jpg'")
         image_id, location = cur.fetchone()
     Path(location.removeprefix("file://")).unlink()
-    reader = refine.SourceReader([raw])
-    [batch_id] = refine.plan_batches(records, config, "run2", batch_size=100)
-    refine.refine_batch(records, config, batch_id, run_id="run2", reader=reader,
+    reader = SourceReader([raw])
+    [batch_id] = plan_batches(records, config, "run2", batch_size=100)
+    refine_batch(records, config, batch_id, run_id="run2", reader=reader,
                         warehouse=LocalStorage(root / "warehouse"), quarantine=LocalStorage(root / "quarantine"))
     with records.cursor() as cur:
         cur.execute("SELECT status, reason_codes FROM images WHERE image_id = %s", (image_id,))

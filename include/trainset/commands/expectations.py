@@ -8,7 +8,7 @@
 
 Parameters come from ``--param name=value`` (JSON values: ``--param formats='["jpeg","png"]'``) and/or
 ``--params-from package.module.function`` (a function ``fn(config) -> dict``, e.g.
-``trainset.refine.batch.suite_parameters``) evaluated with the project file (``--config``).
+``trainset.refine.judge.suite_parameters``) evaluated with the project file (``--config``).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Refine files outside Airflow and without the records DB (``python -m trainset refine``).
 
-Same measurement (``measure_bytes``), same suite (``refine_measurements`` through ``validate_dataframe``), same
-rendering (``render`` via the operators' worker function); only the state differs: near duplicates are looked
-up among the inputs of this call (in memory, same multi-index lookup), and the sequence numbers are local.
+Same measurement (``measure_bytes``, its judged columns included), same suite (``refine_measurements`` over the
+same ``judge.JUDGE_COLUMNS`` through ``validate_dataframe``), same rendering (``render`` via the operators' worker
+function); only the state differs: near duplicates are looked up among the inputs of this call (in memory, same
+multi-index lookup), and the sequence numbers are local.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from trainset.config import ProjectConfig
-from trainset.refine import batch as refine
 from trainset.refine.dedup import MemoryIndex
+from trainset.refine.judge import SUITE, judge_table, suite_parameters
 from trainset.refine.measure import measure_file
+from trainset.refine.naming import dataset_fields, sequence_scope
+from trainset.refine.output import detector_settings, init_detectors, render_task
 from trainset.refine.parallel import pool_map
 
 SKIP_NAMES = {"MANIFEST.tsv", "SHA256SUMS", "manifest.csv", "README.md"}
@@ -32,21 +35,6 @@ def expand_inputs(inputs: list[Path]) -> list[Path]:
     return files
 
 
-def judge_row(image_id: int, m: dict) -> dict:
-    """The suite's row for one measurement: the columns ``batch.JUDGE_SQL`` derives in SQL, derived here."""
-    missing = m.get("exif_missing_fields") or []
-    return {
-        "image_id": image_id, "format": m["format"], "width": m["width"], "height": m["height"],
-        "pixels": m["pixels"], "decode_error": m["decode_error"], "capture_time_raw": m["capture_time_raw"],
-        "capture_time_valid": None if m["capture_time_raw"] is None else m["capture_time"] is not None,
-        "capture_epoch": m["capture_epoch"], "sharpness": m["sharpness"],
-        "edge_sharpness": m.get("edge_sharpness"), "domain_score": m.get("domain_score"), "brightness": m["brightness"],
-        "contrast": m["contrast"], "entropy": m["entropy"], "near_duplicate_of": m.get("near_duplicate_of"),
-        "exif_make_missing": "Make" in missing, "exif_model_missing": "Model" in missing,
-        "exif_other_missing": bool(set(missing) - {"Make", "Model"}),
-    }
-
-
 def _measure(args) -> dict:
     path, required, tz, max_pixels = args
     try:
@@ -57,21 +45,9 @@ def _measure(args) -> dict:
         return Measurement(decode_error=f"cannot read: {err}"[:300]).as_dict()
 
 
-def refine_files(inputs: list[Path], out_dir: Path, config: ProjectConfig, *, write_all: bool = False,
-                 now: dt.datetime | None = None) -> Iterator[dict]:
-    """One result per input file, in input order."""
-    import pandas as pd
-
-    from trainset.expectations import validate_dataframe
-
-    files = expand_inputs(inputs)
-    if not files:
-        return
-    required = list(config.refine.exif.required_fields)
-    tasks = [(str(f), required, config.project.timezone, config.image_spec.max_pixels) for f in files]
-    measurements = list(pool_map(_measure, tasks, workers=config.refine.workers, min_items_per_worker=100))
+def _near_duplicates(measurements: list[dict], radius: int) -> None:
+    """``near_duplicate_of`` (an earlier input's index) and the distance, among this call's inputs."""
     index = MemoryIndex()
-    radius = config.refine.quality.near_duplicate_radius
     for i, m in enumerate(measurements):
         if m["dhash"] is None:
             continue
@@ -80,44 +56,57 @@ def refine_files(inputs: list[Path], out_dir: Path, config: ProjectConfig, *, wr
             m["near_duplicate_of"], m["near_duplicate_distance"] = match.image_id, match.distance
         else:
             index.add(i, m["dhash"])
+
+
+def _write_output(path: Path, m: dict, result: dict, out_dir: Path, config: ProjectConfig, rejected: bool,
+                  seqs: dict[str, int]) -> str:
+    """The rendered image under its name (local sequence numbers), atomically; returns its path."""
+    class_name = next((p.name for p in path.parents if config.class_by_name(p.name)), "unclassified")
+    capture = dt.datetime.fromisoformat(m["capture_time"]) if m["capture_time"] else None
+    fields = dataset_fields(config, class_name, capture)
+    scope = sequence_scope(config.naming.pattern, fields)
+    seqs[scope] = seqs.get(scope, 0) + 1
+    name = config.naming.pattern.format(**fields, seq=seqs[scope])
+    target = out_dir / (name if not rejected else f"rejected/{name}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
+    tmp.write_bytes(result["data"])
+    os.replace(tmp, target)  # atomic: a reader never sees half a file
+    return str(target)
+
+
+def refine_files(inputs: list[Path], out_dir: Path, config: ProjectConfig, *, write_all: bool = False,
+                 now: dt.datetime | None = None) -> Iterator[dict]:
+    """One result per input file, in input order."""
+    from trainset.expectations import validate_dataframe
+
+    files = expand_inputs(inputs)
+    if not files:
+        return
+    required = list(config.refine.exif.required_fields)
+    tasks = [(str(f), required, config.project.timezone, config.image_spec.max_pixels) for f in files]
+    measurements = list(pool_map(_measure, tasks, workers=config.refine.workers, min_items_per_worker=100))
+    _near_duplicates(measurements, config.refine.quality.near_duplicate_radius)
     _domain_outliers(files, measurements, config)
-    df = pd.DataFrame([judge_row(i, m) for i, m in enumerate(measurements)])
-    outcome = validate_dataframe(df, refine.SUITE, id_column="image_id",
-                                 parameters=refine.suite_parameters(config, now))
+    df = judge_table([{**m, "image_id": i} for i, m in enumerate(measurements)])
+    outcome = validate_dataframe(df, SUITE, id_column="image_id", parameters=suite_parameters(config, now))
     verdicts = {i: outcome.failures.get(str(i), []) for i in range(len(files))}
 
     to_render = [i for i in range(len(files)) if write_all or not verdicts[i]]
-    anon = config.refine.anonymize
-    settings = anon if (anon.faces or anon.plates) else None
-    rendered: dict[int, dict] = {}
     render_tasks = [(i, str(files[i]), config) for i in to_render if measurements[i]["decode_error"] is None]
-    for i, result in pool_map(refine._render_task, render_tasks, workers=config.refine.workers,
-                              initializer=refine.init_detectors, initargs=(settings,), min_items_per_worker=2):
-        rendered[i] = result
+    rendered = dict(pool_map(render_task, render_tasks, workers=config.refine.workers, initializer=init_detectors,
+                             initargs=(detector_settings(config),), min_items_per_worker=2))
 
     out_dir.mkdir(parents=True, exist_ok=True)
     seqs: dict[str, int] = {}
     for i, path in enumerate(files):
-        m = measurements[i]
-        codes = verdicts[i]
+        m, codes, result = measurements[i], verdicts[i], rendered.get(i)
         record = {"input": str(path), "output": None, "verdict": "rejected" if codes else "passed",
                   "reason_codes": codes, "measurements": _public(m), "detections": []}
-        result = rendered.get(i)
         if result is not None and "error" in result:
             record["render_error"] = result["error"]
         elif result is not None:
-            class_name = next((p.name for p in path.parents if config.class_by_name(p.name)), "unclassified")
-            capture = dt.datetime.fromisoformat(m["capture_time"]) if m["capture_time"] else None
-            fields = refine.dataset_fields(config, class_name, capture)
-            scope = refine.sequence_scope(config.naming.pattern, fields)
-            seqs[scope] = seqs.get(scope, 0) + 1
-            name = config.naming.pattern.format(**fields, seq=seqs[scope])
-            target = out_dir / (name if not codes else f"rejected/{name}")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".tmp-{os.getpid()}-{target.name}")
-            tmp.write_bytes(result["data"])
-            os.replace(tmp, target)  # atomic: a reader never sees half a file
-            record["output"] = str(target)
+            record["output"] = _write_output(path, m, result, out_dir, config, bool(codes), seqs)
             record["output_size"] = [result["width"], result["height"]]
             record["detections"] = result["detections"]
         if m.get("near_duplicate_of") is not None:

@@ -66,7 +66,19 @@ class Measurement:
     decode_error: str | None = None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The measurement row as stored in ``refine_measurements``: the fields plus the columns the suite judges
+        that are derived from them (``judged_fields``), computed here once for the DB and the local path."""
+        return asdict(self) | self.judged_fields()
+
+    def judged_fields(self) -> dict:
+        """What the suite ``refine_measurements`` reads besides the raw fields: whether the capture time parses
+        (None when there is none) and which required EXIF fields are missing, as booleans."""
+        missing = set(self.exif_missing_fields)
+        return {
+            "capture_time_valid": None if self.capture_time_raw is None else self.capture_time is not None,
+            "exif_make_missing": "Make" in missing, "exif_model_missing": "Model" in missing,
+            "exif_other_missing": bool(missing - {"Make", "Model"}),
+        }
 
 
 def to_signed64(value: int) -> int:

@@ -1,10 +1,11 @@
 """The refine lines of the demo's summary: the warehouse, rejects, masking and names (all time) after what this
-run did (``trainset.refine.batch.run_counts``)."""
+run did (``trainset.refine.summary.run_counts``)."""
 
 from __future__ import annotations
 
 from trainset import db
-from trainset.refine.batch import STAGE, run_counts
+from trainset.refine.records import STAGE
+from trainset.refine.summary import run_counts
 
 
 def demo_summary(conn, *, run_id: str | None = None) -> list[str]:
