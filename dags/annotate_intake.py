@@ -28,7 +28,7 @@ A dry run computes the distribution and the upload check without writing or send
 from airflow.providers.standard.sensors.date_time import DateTimeSensor
 from airflow.sdk import Param, dag, task, task_group
 from trainset.annotate.first_inspection import record_first_inspection
-from trainset.annotate.rules import SUITE_NAME
+from trainset.annotate.rules import SUITE_NAME, suite_parameters
 from trainset.config import get_config
 from trainset.quality.gating import GATING_SQL, GATING_SUITE, gating_parameters, record_gating
 from trainset_airflow.defaults import cron_schedule, default_args
@@ -38,7 +38,6 @@ from trainset_airflow.operators.annotate import (
     LabelingResultsOperator,
     RefinementRemedyOperator,
     UploadCheckOperator,
-    gx_parameters,
 )
 from trainset_airflow.operators.gx import GxValidationOperator
 from trainset_airflow.operators.quality import (
@@ -110,7 +109,7 @@ def annotate_intake():
         rules = GxValidationOperator(
             task_id="first_inspection",
             sql="SELECT * FROM annotation_rule_rows WHERE work_date = %(day)s ORDER BY row_id",
-            sql_params={"day": WORK_DATE}, suite_name=SUITE_NAME, id_column="row_id", parameters=gx_parameters,
+            sql_params={"day": WORK_DATE}, suite_name=SUITE_NAME, id_column="row_id", parameters=suite_parameters,
             record_with=record_first_inspection,
             batch_id="annotate_intake__" + WORK_DATE,
         )

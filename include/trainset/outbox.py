@@ -143,3 +143,14 @@ def send_once(conn, dedupe_key: str, channel: str, recipient: str, payload: dict
 def slack_deliver(send: Callable[[str, str], None]) -> Deliver:
     """A ``Deliver`` for Slack rows: ``send(recipient, payload["text"])``."""
     return lambda row: send(row["recipient"], row["payload"]["text"])
+
+
+def slack_client_sender(client) -> Callable[[str, str], None]:
+    """``send(recipient, text)`` over a slack_sdk ``WebClient`` (the Airflow layer's is ``SlackHook(...).client``)."""
+
+    def send(recipient: str, text: str) -> None:
+        response = client.chat_postMessage(channel=recipient, text=text, mrkdwn=True)
+        if not response.get("ok", False):  # WebClient raises on ok=false already; be explicit for other clients
+            raise RuntimeError(f"Slack answered {response.get('error')}")
+
+    return send

@@ -7,10 +7,11 @@ import uuid
 
 import pytest
 from trainset.config import load_config
-from trainset.inspection.rework import notify_rework, send_pending, slack_poster
+from trainset.inspection.rework import notify_rework, send_pending
 from trainset.inspection.server import InspectionServer
 from trainset.inspection.transfer import transfer_passed
 from trainset.inspection.verdicts import ingest_verdicts
+from trainset.outbox import slack_client_sender
 from trainset.storage import LocalStorage, open_storage
 from trainset_dev.seeds.inspection import seed_passed_items
 
@@ -103,7 +104,7 @@ def test_rework_notices_reach_the_right_labelers_once(records, config, on_server
     verdicts, quarantine = on_server
     verdicts.write_bytes("2026-03-15.csv", CSV_DAY1)
     ingest_verdicts(records, config, verdicts, batch_id="v1", quarantine=quarantine)
-    post = slack_poster(WebClient(token="xoxb-test", base_url=slack_sink.api_base_url))
+    post = slack_client_sender(WebClient(token="xoxb-test", base_url=slack_sink.api_base_url))
     result = notify_rework(records, config, post, sleep=lambda _: None)
     assert (result.planned, result.sent, result.failed) == (2, 2, 0)
     messages = {m.body["channel"]: m.text for m in slack_sink.messages("chat.postMessage")}
@@ -126,7 +127,7 @@ def test_slack_outage_is_retried_recorded_and_sent_later(records, config, on_ser
     verdicts, quarantine = on_server
     verdicts.write_bytes("2026-03-15.csv", CSV_DAY1)
     ingest_verdicts(records, config, verdicts, batch_id="v1", quarantine=quarantine)
-    post = slack_poster(WebClient(token="xoxb-test", base_url=slack_sink.api_base_url))
+    post = slack_client_sender(WebClient(token="xoxb-test", base_url=slack_sink.api_base_url))
     slack_sink.down = True
     try:
         result = notify_rework(records, config, post, sleep=lambda _: None)

@@ -127,14 +127,3 @@ def rework_step(ctx: StepContext) -> StepResult:
                         "are sent on the next run")
     return StepResult(summary=result.summary(), warnings=warnings,
                       xcom={"planned": result.planned, "sent": result.sent, "failed": result.failed})
-
-
-def slack_poster(client) -> Poster:
-    """A Poster over a slack_sdk ``WebClient`` (the Airflow layer passes ``SlackHook(...).client``)."""
-
-    def post(channel: str, text: str) -> None:
-        response = client.chat_postMessage(channel=channel, text=text, mrkdwn=True)
-        if not response.get("ok", False):  # WebClient raises on ok=false already; be explicit for other clients
-            raise RuntimeError(f"Slack answered {response.get('error')}")
-
-    return post

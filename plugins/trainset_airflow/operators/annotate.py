@@ -12,17 +12,10 @@ from trainset.annotate.distribute import distribution_step
 from trainset.annotate.ingest import ingest_step
 from trainset.annotate.publish import publish_step
 from trainset.annotate.remedies import remedy_step
-from trainset.annotate.rules import suite_parameters
 from trainset.annotate.upload_check import upload_check_step
-from trainset.config import ProjectConfig, get_config
 
 from trainset_airflow.assets import first_inspection_passed
 from trainset_airflow.operators.base import TrainsetStepOperator
-
-
-def gx_parameters(config: ProjectConfig | None = None, **_template_context) -> dict:
-    """The annotation suite's thresholds and taxonomy from the project file, at run time."""
-    return suite_parameters(config if isinstance(config, ProjectConfig) else get_config())
 
 
 class LabelingDistributionOperator(TrainsetStepOperator):

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from airflow.sdk import Asset, BaseOperator, Context
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from trainset.config import ProjectConfig, get_config
+from trainset.outbox import slack_client_sender
 from trainset.step import Step, StepContext, StepInputError, StepResult, StepSkipped, Storages, coerce_args
 
 from trainset_airflow.hooks import RecordsDbHook, s3_client
@@ -30,17 +31,15 @@ from trainset_airflow.runday import run_day
 
 def slack_sender(conn_id: str) -> Callable[[str, str], None]:
     """``send(recipient, text)`` over the Slack API connection; the hook is made on the first message."""
-    client = None
+    sender = None
 
     def send(recipient: str, text: str) -> None:
-        nonlocal client
-        if client is None:
+        nonlocal sender
+        if sender is None:
             from airflow.providers.slack.hooks.slack import SlackHook
 
-            client = SlackHook(slack_conn_id=conn_id).client
-        response = client.chat_postMessage(channel=recipient, text=text, mrkdwn=True)
-        if not response.get("ok", False):  # WebClient raises on ok=false already; be explicit for other clients
-            raise RuntimeError(f"Slack answered {response.get('error')}")
+            sender = slack_client_sender(SlackHook(slack_conn_id=conn_id).client)
+        sender(recipient, text)
 
     return send
 
