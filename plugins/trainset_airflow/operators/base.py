@@ -63,6 +63,7 @@ class TrainsetStepOperator(BaseOperator):
         time zone (its logical date, or ``run_after`` for manual and asset-triggered runs).
     :param slack_conn_id: Slack API connection for the step's messages (default ``connections.slack_api``).
     :param smtp_conn_id: SMTP connection for the step's e-mails (default ``connections.smtp``).
+    :param aws_conn_id: AWS connection for the S3 storage roots (default ``connections.aws``).
     :param xcom_from: ``{name: task_id}``: upstream tasks whose return values the step reads as ``ctx.upstream``.
     """
 
@@ -73,13 +74,15 @@ class TrainsetStepOperator(BaseOperator):
     ui_color = "#eef3f8"
 
     def __init__(self, *, work_date: str | None = None, slack_conn_id: str | None = None,
-                 smtp_conn_id: str | None = None, xcom_from: Mapping[str, str] | None = None, **kwargs) -> None:
+                 smtp_conn_id: str | None = None, aws_conn_id: str | None = None,
+                 xcom_from: Mapping[str, str] | None = None, **kwargs) -> None:
         if self.outlet is not None:
             kwargs.setdefault("outlets", [self.outlet])
         super().__init__(**kwargs)
         self.work_date = work_date
         self.slack_conn_id = slack_conn_id
         self.smtp_conn_id = smtp_conn_id
+        self.aws_conn_id = aws_conn_id
         self.xcom_from = dict(xcom_from or {})
 
     # The step's arguments: every template field except ``work_date``, coerced by ``arg_kinds``.
@@ -91,7 +94,7 @@ class TrainsetStepOperator(BaseOperator):
             raise AirflowFailException(str(err)) from err
 
     def step_context(self, context: Context, config: ProjectConfig, conn) -> StepContext:
-        aws = config.connections.aws
+        aws = self.aws_conn_id or config.connections.aws
         try:
             day = run_day(context, config, self.work_date)
         except ValueError as err:

@@ -5,12 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from airflow.sdk import Context
-from trainset.config import ProjectConfig
 from trainset.inspection.transfer import transfer_step
-from trainset.step import StepContext, Storages
 
-from trainset_airflow.hooks import s3_client
 from trainset_airflow.operators.base import TrainsetStepOperator
 
 
@@ -20,7 +16,6 @@ class ServerTransferOperator(TrainsetStepOperator):
     (CSV + JSON) into the bucket and the DB.  A re-run or a retry after a crash sends nothing twice.
 
     :param server_uri: ``s3://bucket/prefix``; default ``storage.inspection_server``.
-    :param aws_conn_id: default ``connections.aws``.
     :param item_keys: only these items (a list, or a comma-separated string); default all passed items.
     :param batch_id: default ``inspection__<run_id>``.
     """
@@ -30,16 +25,9 @@ class ServerTransferOperator(TrainsetStepOperator):
     arg_kinds = {"server_uri": "text", "item_keys": "list", "batch_id": "text"}
     ui_color = "#fdf0d5"
 
-    def __init__(self, *, server_uri: str | None = None, aws_conn_id: str | None = None,
-                 item_keys: list[str] | str | None = None, batch_id: str | None = None, **kwargs) -> None:
+    def __init__(self, *, server_uri: str | None = None, item_keys: list[str] | str | None = None,
+                 batch_id: str | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.server_uri = server_uri
-        self.aws_conn_id = aws_conn_id
         self.item_keys = item_keys
         self.batch_id = batch_id
-
-    def step_context(self, context: Context, config: ProjectConfig, conn) -> StepContext:
-        ctx = super().step_context(context, config, conn)
-        if self.aws_conn_id:  # the server (and the sources) through another AWS connection than the project's
-            ctx.storages = Storages(config, lambda: s3_client(self.aws_conn_id))
-        return ctx
