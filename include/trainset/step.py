@@ -90,6 +90,8 @@ class StepContext:
     storages: Storages
     work_date: dt.date
     run_id: str
+    # The run's moment in the project time zone (Airflow: its logical date or run_after); None outside Airflow.
+    run_moment: dt.datetime | None = None
     args: Mapping[str, Any] = field(default_factory=dict)
     slack: Sender | None = None
     mail: MailSender | None = None

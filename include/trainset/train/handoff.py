@@ -26,7 +26,7 @@ def plan_release_step(ctx: StepContext) -> StepResult:
     now), and then the run skips when nothing changed since the newest release; a named release is always built.
     ``ratios``/``formats``/``seed`` default to the config's.  A taken name or bad parameters fail without retry."""
     named = ctx.arg("release_name") or ""
-    when = ctx.arg("run_moment") or dt.datetime.now(ZoneInfo(ctx.config.project.timezone))
+    when = ctx.run_moment or dt.datetime.now(ZoneInfo(ctx.config.project.timezone))
     name = named or default_release_name(ctx.config, when)
     ratios, seed = ctx.arg("ratios"), ctx.arg("seed")
     try:

@@ -26,7 +26,7 @@ from trainset.outbox import slack_client_sender
 from trainset.step import Step, StepContext, StepInputError, StepResult, StepSkipped, Storages, coerce_args
 
 from trainset_airflow.hooks import RecordsDbHook, s3_client
-from trainset_airflow.runday import run_day
+from trainset_airflow.runday import run_day, run_moment
 
 
 def slack_sender(conn_id: str) -> Callable[[str, str], None]:
@@ -102,7 +102,7 @@ class TrainsetStepOperator(BaseOperator):
         upstream = {name: context["ti"].xcom_pull(task_ids=task_id) for name, task_id in self.xcom_from.items()}
         return StepContext(
             conn=conn, config=config, storages=Storages(config, lambda: s3_client(aws)), work_date=day,
-            run_id=context["run_id"], args=self.step_args(), log=self.log, upstream=upstream,
+            run_id=context["run_id"], run_moment=run_moment(context, config), args=self.step_args(), log=self.log, upstream=upstream,
             slack=slack_sender(self.slack_conn_id or config.connections.slack_api),
             mail=mail_sender(self.smtp_conn_id or config.connections.smtp),
         )

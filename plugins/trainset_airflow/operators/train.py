@@ -6,10 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from airflow.sdk import Context
-from trainset.config import ProjectConfig
 from trainset.reports import daily_report_step, email_report_step
-from trainset.step import StepContext
 from trainset.train.handoff import (
     announce_release_step,
     plan_release_step,
@@ -19,7 +16,6 @@ from trainset.train.handoff import (
 
 from trainset_airflow.assets import training_dataset
 from trainset_airflow.operators.base import TrainsetStepOperator
-from trainset_airflow.runday import run_moment
 
 
 class PlanReleaseOperator(TrainsetStepOperator):
@@ -41,11 +37,6 @@ class PlanReleaseOperator(TrainsetStepOperator):
     def __init__(self, *, release_name: str = "", ratios=None, formats=None, seed=None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.release_name, self.ratios, self.formats, self.seed = release_name, ratios, formats, seed
-
-    def step_context(self, context: Context, config: ProjectConfig, conn) -> StepContext:
-        ctx = super().step_context(context, config, conn)
-        ctx.args = {**ctx.args, "run_moment": run_moment(context, config)}  # names the release when unnamed
-        return ctx
 
 
 class PublishReleaseOperator(TrainsetStepOperator):
