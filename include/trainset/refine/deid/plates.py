@@ -5,6 +5,7 @@ The model's own metadata says it was trained with Ultralytics and is AGPL-3.0 (R
 
 from __future__ import annotations
 
+import math
 import os
 
 import cv2
@@ -14,6 +15,21 @@ from trainset.refine.deid import int8
 from trainset.refine.deid.wheels import find_module_file, package_version
 
 PLATE_PRECISIONS = ("fp16", "int8")
+
+
+def verify_crop(cand, context: float, aspect: float, width: int, height: int) -> tuple[int, int, int, int]:
+    """The full-resolution crop (x0, y0, x1, y1) a plate candidate's second look runs on: centred on the box,
+    ``context`` times its width (at least twice its height: a plate is wide, and a box cut short by the border
+    or a square motorcycle plate is widened) and ``aspect`` times that tall, clipped to the image.
+
+    Tight on purpose: on the corpus the model confirms plates far more reliably when the plate fills half to two
+    thirds of the crop's width than at a third (a plate on a white van body scores nothing there), and the rows
+    above and below it cost as much as any (``benchmarks/deid_recall.py``; README, "How plates are found")."""
+    cx, cy = cand.x + cand.w / 2, cand.y + cand.h / 2
+    side = max(cand.w, 2 * cand.h, 16) * context
+    x0, y0 = max(0, math.floor(cx - side / 2)), max(0, math.floor(cy - side * aspect / 2))
+    x1, y1 = min(width, math.ceil(cx + side / 2)), min(height, math.ceil(cy + side * aspect / 2))
+    return x0, y0, x1, y1
 
 
 class PlatedetModel:
