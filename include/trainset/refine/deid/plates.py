@@ -6,6 +6,7 @@ The model's own metadata says it was trained with Ultralytics and is AGPL-3.0 (R
 from __future__ import annotations
 
 import os
+import re
 
 import cv2
 import numpy as np
@@ -14,6 +15,8 @@ from trainset.refine.deid import int8
 from trainset.refine.deid.wheels import find_module_file, package_version
 
 PLATE_PRECISIONS = ("fp16", "int8")
+# The int8 cache key's recipe: bump when the calibration, options or graph cut change.
+PLATE_INT8_RECIPE = "qdq-u8s8-perchannel-minmax-skimage6-floathead-v2"
 
 
 class PlatedetModel:
@@ -47,7 +50,9 @@ class PlatedetModel:
         self.input_long_side = max(32, input_long_side // 32 * 32)
         self.precision = precision
         if precision == "int8":
-            graph_bytes = int8.int8_graph(model_path, graph_bytes, cache_dir, self._quantize)
+            graph_bytes = int8.int8_graph(
+                model_path, graph_bytes, cache_dir, self._quantize, name="platedet", recipe=PLATE_INT8_RECIPE
+            )
             self._input_dtype = np.float32
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
@@ -103,7 +108,7 @@ class PlatedetModel:
         return model.SerializeToString(), licence, dtype
 
     def _quantize(self, float_path: str, int8_path: str) -> None:
-        int8.quantize(float_path, int8_path, lambda rgb: self._letterbox(rgb, np.float32)[0])
+        int8.quantize(float_path, int8_path, lambda rgb: self._letterbox(rgb, np.float32)[0], _float_tail(float_path))
 
     def _letterbox(
         self, rgb: np.ndarray, dtype, long_side: int | None = None
@@ -154,3 +159,14 @@ class PlatedetModel:
         chosen = cv2.dnn.NMSBoxes(boxes_xywh.tolist(), kept_scores.tolist(), float(min_score), float(nms_iou))
         chosen = np.asarray(chosen, dtype=int).reshape(-1)
         return [(*map(float, boxes_xywh[i]), float(kept_scores[i])) for i in chosen]
+
+
+def _float_tail(path: str) -> list[str]:
+    """The nodes kept in float: the head's last convolutions (box and score logits) and everything after them.
+    Calibration photos hold no plates, so a range calibrated on them would clip a plate's score logit (every
+    score then tops out below the threshold); the float tail costs ~1 ms."""
+    import onnx
+
+    graph = onnx.load(path, load_external_data=False).graph
+    inner_head = re.compile(r"^/model\.22/cv[23]\.\d/cv[23]\.\d\.[01]/")
+    return [n.name for n in graph.node if n.name.startswith("/model.22/") and not inner_head.match(n.name)]
