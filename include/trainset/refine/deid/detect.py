@@ -117,8 +117,9 @@ class Detectors:
     def _verify_plates(self, rgb: np.ndarray, doubtful: list[Detection], found: list[Detection]) -> list[Detection]:
         """A second, zoomed look at plate candidates scored below ``plate_min_score`` by the whole-photo pass:
         the same model on a full-resolution crop around each (``plate_verify_context`` times the box, rows
-        ``plate_verify_aspect`` of its width: ``plates.verify_crop``), scaled to ``plate_verify_long_side``.  A plate there that overlaps the candidate and scores ``plate_min_score``
-        is kept (its zoomed box, in full-resolution pixels); otherwise the candidate is dropped.  A small plate
+        ``plate_verify_aspect`` of its width: ``plates.verify_crop``), scaled to ``plate_verify_long_side``.  A
+        plate there that overlaps the candidate and scores ``plate_min_score`` is kept (its zoomed box, in
+        full-resolution pixels); otherwise the candidate is dropped.  A small plate
         at a tenth of the photo's width gets several times the pixels it had in the whole-photo pass."""
         settings, model = self.settings, self.plate_model
         height, width = rgb.shape[:2]
