@@ -31,9 +31,11 @@ class BatchSummary:
 
     def line(self) -> str:
         rate = self.images / self.seconds if self.seconds else 0.0
+        # A small batch can run under 1 img/s (the first one on a machine also builds the int8 models).
+        shown = f"{rate:.0f}" if rate >= 10 else f"{rate:.2g}"
         return (f"batch {self.index}/{self.total}: {self.images} images, {self.passed} passed; "
                 f"{_by_count(self.reasons) or 'no rejects'}; faces {self.faces}, plates {self.plates} masked; "
-                f"{rate:.0f} img/s")
+                f"{shown} img/s, {self.seconds:.1f} s")
 
     def as_dict(self) -> dict:
         return {"batch_id": self.batch_id, "index": self.index, "total": self.total, "images": self.images,
