@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 from trainset.config import get_config
-from trainset.refine.deid import Detectors, mask
+from trainset.refine.deid import Detectors, mask_as_configured
 from trainset_dev.deid_eval import evaluate, load_corpus_sets, load_rgb
 from trainset_dev.deid_small_faces import small_face_sheets
 
@@ -114,15 +114,7 @@ def test_masked_faces_are_not_faces_to_a_second_pass(evaluation, settings):
     masked_faces, blobs = 0, []
     for result in results:
         rgb = load_rgb(result.path)
-        masked = mask(
-            rgb,
-            result.detections,
-            mode=settings.mode,
-            margin=settings.margin,
-            mosaic_cells=settings.mosaic_cells,
-            fill_rgb=settings.fill_rgb,
-            noise=settings.mask_noise,
-        )
+        masked = mask_as_configured(rgb, result.detections, settings)
         for face in (d for d in result.detections if d.kind == "face"):
             masked_faces += 1
             x0, y0 = max(0, face.x - face.w), max(0, face.y - face.h)

@@ -114,7 +114,7 @@ def render(data: bytes, config: ProjectConfig, detectors=None) -> Rendered:
     timings["decode"] = time.perf_counter() - started
     found = []
     if detectors is not None:
-        from trainset.refine.deid import Detection, mask
+        from trainset.refine.deid import Detection, mask_as_configured
 
         arr = np.asarray(rgb_im)
         t = time.perf_counter()
@@ -122,10 +122,7 @@ def render(data: bytes, config: ProjectConfig, detectors=None) -> Rendered:
         timings["detect"] = time.perf_counter() - t
         if found:
             t = time.perf_counter()
-            anon = config.refine.anonymize
-            rgb_im = Image.fromarray(mask(arr, found, mode=anon.mode, margin=anon.margin,
-                                          mosaic_cells=anon.mosaic_cells, fill_rgb=tuple(anon.fill_rgb),
-                                          noise=anon.mask_noise))
+            rgb_im = Image.fromarray(mask_as_configured(arr, found, config.refine.anonymize))
             timings["mask"] = time.perf_counter() - t
         # Report boxes in original (upright, full-resolution) pixels.
         found = [Detection(d.kind, math.floor(d.x * scale), math.floor(d.y * scale), math.ceil(d.w * scale),

@@ -13,7 +13,7 @@ Both models ship inside PyPI wheels and load from the installed package, never f
 ``boxes`` the geometry.  What is imported from here is the stage's interface.
 """
 
-from trainset.refine.deid.detect import Detectors, anonymize
-from trainset.refine.deid.masking import KINDS, MODES, Detection, grow_box, mask, mask_in_place
+from trainset.refine.deid.detect import Detectors
+from trainset.refine.deid.masking import KINDS, MODES, Detection, grow_box, mask, mask_as_configured, mask_in_place
 
-__all__ = ["KINDS", "MODES", "Detection", "Detectors", "anonymize", "grow_box", "mask", "mask_in_place"]
+__all__ = ["KINDS", "MODES", "Detection", "Detectors", "grow_box", "mask", "mask_as_configured", "mask_in_place"]

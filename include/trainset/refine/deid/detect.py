@@ -1,4 +1,4 @@
-"""The configured face and plate detectors, and ``anonymize`` (detect, then mask).
+"""The configured face and plate detectors (masking them is ``masking.mask_as_configured``).
 
 Detection runs on a copy reduced to ``detect_long_side`` (faces are searched on it; the plate model letterboxes
 it to ``plate_input_long_side``) and the boxes are mapped back to the caller's full-resolution coordinates,
@@ -17,7 +17,7 @@ import numpy as np
 from trainset.refine.deid.boxes import MIN_DETECT_SIDE, as_rgb, map_box_to_full, overlap_share, reduce_for_detection
 from trainset.refine.deid.centerface import CenterFaceModel
 from trainset.refine.deid.faces import SlimefaceModel, small_face_tiles, zoomed_faces
-from trainset.refine.deid.masking import Detection, mask
+from trainset.refine.deid.masking import Detection
 from trainset.refine.deid.plates import PlatedetModel, verify_crop
 
 if TYPE_CHECKING:
@@ -159,19 +159,3 @@ def _to_full(kind, raw, detector_id, scale_x, scale_y, width, height) -> list[De
         if box is not None:
             out.append(Detection(kind, *box, score=round(score, 4), detector=detector_id))
     return out
-
-
-def anonymize(rgb: np.ndarray, detectors: Detectors) -> tuple[np.ndarray, list[Detection]]:
-    """Detect and mask with the detectors' settings: the masked copy and what was masked."""
-    settings = detectors.settings
-    detections = detectors.detect(rgb)
-    masked = mask(
-        as_rgb(rgb),
-        detections,
-        mode=settings.mode,
-        margin=settings.margin,
-        mosaic_cells=settings.mosaic_cells,
-        fill_rgb=settings.fill_rgb,
-        noise=settings.mask_noise,
-    )
-    return masked, detections

@@ -11,9 +11,13 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from trainset.config import AnonymizeSettings
 
 MODES = ("blur", "mosaic", "fill")
 KINDS = ("face", "plate")
@@ -75,6 +79,12 @@ def mask(
         out, detections, mode=mode, margin=margin, mosaic_cells=mosaic_cells, fill_rgb=fill_rgb, noise=noise
     )
     return out
+
+
+def mask_as_configured(rgb: np.ndarray, detections: list[Detection], settings: AnonymizeSettings) -> np.ndarray:
+    """``mask`` with the project's ``refine.anonymize`` mode, margin, cells, fill colour and grain."""
+    return mask(rgb, detections, mode=settings.mode, margin=settings.margin, mosaic_cells=settings.mosaic_cells,
+                fill_rgb=tuple(settings.fill_rgb), noise=settings.mask_noise)
 
 
 def mask_in_place(
